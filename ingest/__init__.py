@@ -1,0 +1,3 @@
+"""ingest: an ingestion and deduplication daemon for Arabic news feeds."""
+
+__version__ = "0.1.0"

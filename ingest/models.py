@@ -1,0 +1,170 @@
+"""Frozen records passed between the pipeline's stages.
+
+Every stage takes and returns these small immutable values; none of them holds a
+connection, a clock or a file. Timestamps are timezone-aware UTC ``datetime`` values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCache:
+    """The validators a server gave us, sent back on the next conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What the fetch stage hands the parser: bytes plus the response headers.
+
+    ``status`` is 200 (a body to parse) or 304 (nothing changed; ``body`` is empty).
+    ``headers`` has lower-case names. ``permanent_redirect`` is the final URL when every
+    hop of the redirect chain was permanent (301/308), else ``None``.
+    """
+
+    url: str
+    final_url: str
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+    cache: HttpCache
+    elapsed_ms: int = 0
+    permanent_redirect: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One feed item as the parser read it; text fields are still raw (HTML allowed)."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    content: str
+    """The article HTML: ``content:encoded`` when present, else the description."""
+    summary: str
+    """The description/summary HTML (may equal ``content``)."""
+    published: datetime | None
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed feed: its entries plus non-fatal warnings (a survivable ``bozo``)."""
+
+    title: str | None
+    link: str | None
+    entries: tuple[Entry, ...]
+    ttl_seconds: int | None = None
+    encoding: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """A piece of text the cleaner or the deduplicator dropped, and why.
+
+    ``position`` is the piece's index among the blocks the cleaner found in the item.
+    For ``near_duplicate``/``exact_duplicate`` paragraphs, ``duplicate_of`` is the position
+    of the kept paragraph it repeats, with the fingerprint ``distance`` and the stemmed
+    word-set ``overlap`` (Jaccard) that decided it.
+    """
+
+    reason: str
+    text: str
+    position: int
+    duplicate_of: int | None = None
+    distance: int | None = None
+    overlap: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cleaned:
+    """An item's text after cleaning: kept paragraphs (display text untouched) and removals.
+
+    ``positions[i]`` is the original block index of ``paragraphs[i]``.
+    """
+
+    paragraphs: tuple[str, ...]
+    removed: tuple[Removed, ...] = ()
+    positions: tuple[int, ...] = ()
+    links: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A cleaned, fingerprinted item ready for the store's article-level decision."""
+
+    feed_url: str
+    guid: str
+    url: str | None
+    canonical_url: str | None
+    title: str
+    published: datetime | None
+    fetched: datetime
+    author: str | None
+    paragraphs: tuple[str, ...]
+    removed: tuple[Removed, ...]
+    simhash: int
+    fp_version: int
+    text_hash: str
+    """Hash of the normalised text: equal for exact duplicates."""
+    content_hash: str
+    """Hash of what the feed sent for this item: a change means the item was edited."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A stored article the near-duplicate lookup returned."""
+
+    id: int
+    simhash: int
+    feed_url: str
+    title: str
+    paragraphs: tuple[str, ...]
+    published: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The article-level decision for one item.
+
+    ``kind``: ``new`` (store as canonical), ``exact`` (same URL or same text as ``duplicate_of``),
+    ``near`` (near-duplicate of ``duplicate_of``). ``rule`` names what matched
+    (``url``, ``text``, ``simhash``), with the measured ``distance`` and ``overlap``.
+    """
+
+    kind: str
+    duplicate_of: int | None = None
+    rule: str | None = None
+    distance: int | None = None
+    overlap: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """What happened to one feed in one run, as reported by ``ingest fetch``."""
+
+    name: str
+    url: str
+    status: str
+    """``ok``, ``not_modified`` or ``error``."""
+    new: int = 0
+    duplicates: int = 0
+    exact: int = 0
+    unchanged: int = 0
+    updated: int = 0
+    error_code: str | None = None
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    http_status: int | None = None
+    duration_ms: int = 0
