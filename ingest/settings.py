@@ -51,7 +51,8 @@ class FeedSettings:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    db: str = "sqlite:///var/lib/ingest/ingest.db"
+    db: str = ""
+    """Database URL; ``config.py`` fills in the documented default path."""
     http: HttpSettings = field(default_factory=HttpSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
     feeds: tuple[FeedSettings, ...] = ()

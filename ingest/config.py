@@ -1,0 +1,261 @@
+"""Configuration: a TOML file (plus ``--db`` / environment overrides) -> validated, frozen ``Settings``.
+
+Validation collects *every* problem before failing, each naming the file, the key and what is
+wrong, so a user fixes a broken file in one pass. ``ConfigError`` carries the list; the CLI
+prints it and exits with code 2.
+
+Layout of the file (see ``config/ingest.toml`` for a commented example)::
+
+    [store]   db = "sqlite:///..." | "postgresql://..."
+    [http]    timeouts, size and redirect limits, user agent, allowed networks, proxy
+    [dedup]   thresholds of the near-duplicate decisions
+    [[feeds]] name, url, and optional per-feed settings
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ingest.errors import ConfigError
+from ingest.settings import DedupSettings, FeedSettings, HttpSettings, Settings
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def default_db_path() -> Path:
+    """Where the embedded store lives when nothing else says: ``$XDG_DATA_HOME/ingest/ingest.db``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ingest" / "ingest.db"
+
+
+class _Problems:
+    """Collects problems, each prefixed with the file and the key."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, key: str, what: str) -> None:
+        self.items.append(f"{self.source}: {key}: {what}")
+
+
+def _type_name(value: object) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+def _convert(value: object, hint: object, key: str, problems: _Problems) -> Any:
+    """Check ``value`` against a field's type hint; return the converted value or ``None`` on error."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _convert(value, non_none[0], key, problems)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        problems.add(key, f"expected true or false, got {_type_name(value)} {value!r}")
+        return None
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        problems.add(key, f"expected an integer, got {_type_name(value)} {value!r}")
+        return None
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        problems.add(key, f"expected a number, got {_type_name(value)} {value!r}")
+        return None
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        problems.add(key, f"expected a string, got {_type_name(value)} {value!r}")
+        return None
+    if origin is tuple and args and args[-1] is Ellipsis:  # the allowed networks
+        if not isinstance(value, list):
+            problems.add(key, f"expected an array of networks like \"127.0.0.0/8\", got {value!r}")
+            return None
+        nets: list[Network] = []
+        for i, item in enumerate(value):
+            try:
+                nets.append(ipaddress.ip_network(str(item), strict=False))
+            except ValueError:
+                problems.add(f"{key}[{i}]", f"not an IP network: {item!r}")
+        return tuple(nets)
+    raise TypeError(f"no converter for {hint!r}")  # a programming error, not a user error
+
+
+def _section(
+    cls: type[Any],
+    table: object,
+    section: str,
+    problems: _Problems,
+    *,
+    skip: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Validate one TOML table against a settings dataclass; return keyword arguments."""
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        problems.add(section, f"expected a table, got {_type_name(table)}")
+        return {}
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)} - skip
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        full = f"{section}.{key}"
+        if key not in names:
+            known = ", ".join(sorted(names))
+            problems.add(full, f"unknown key (known keys: {known})")
+            continue
+        converted = _convert(value, hints[key], full, problems)
+        if converted is not None:
+            kwargs[key] = converted
+    return kwargs
+
+
+def _positive(kwargs: Mapping[str, Any], section: str, problems: _Problems) -> None:
+    for key, value in kwargs.items():
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            problems.add(f"{section}.{key}", f"must not be negative, got {value}")
+
+
+def check_feed_url(url: str) -> str | None:
+    """Return why ``url`` is not a valid feed target, or ``None`` when it is."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return None if parts.hostname else "an http(s) URL needs a host"
+    if parts.scheme == "file":
+        return None if parts.path else "a file:// URL needs a path"
+    if parts.scheme and len(parts.scheme) > 1:
+        return f"unsupported scheme {parts.scheme!r} (use http, https, file or a local path)"
+    return None  # a local path (``C:`` style single-letter "schemes" included)
+
+
+def _feeds(value: object, problems: _Problems) -> tuple[FeedSettings, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.add("feeds", "expected an array of tables ([[feeds]])")
+        return ()
+    feeds: list[FeedSettings] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(value):
+        where = f"feeds[{i}]"
+        kwargs = _section(FeedSettings, item, where, problems)
+        if not isinstance(item, dict):
+            continue
+        name, url = kwargs.get("name"), kwargs.get("url")
+        if "name" not in item:
+            problems.add(f"{where}.name", "missing: every feed needs a name")
+        if "url" not in item:
+            problems.add(f"{where}.url", "missing: every feed needs a url")
+        if isinstance(name, str):
+            if not name.strip():
+                problems.add(f"{where}.name", "must not be empty")
+            elif name in seen:
+                problems.add(f"{where}.name", f"duplicate feed name {name!r} (also feeds[{seen[name]}])")
+            else:
+                seen[name] = i
+        if isinstance(url, str):
+            why = check_feed_url(url)
+            if why:
+                problems.add(f"{where}.url", f"invalid URL {url!r}: {why}")
+        _positive(kwargs, where, problems)
+        if isinstance(name, str) and isinstance(url, str):
+            feeds.append(FeedSettings(**kwargs))
+    return tuple(feeds)
+
+
+def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> Settings:
+    """Validate a parsed TOML document; raise ``ConfigError`` listing every problem."""
+    problems = _Problems(source)
+    known = {"store", "http", "dedup", "feeds"}
+    for key in data:
+        if key not in known:
+            problems.add(key, f"unknown section (known: {', '.join(sorted(known))})")
+    store = data.get("store")
+    db: str | None = None
+    if store is not None:
+        if not isinstance(store, dict):
+            problems.add("store", "expected a table")
+        else:
+            for key, value in store.items():
+                if key != "db":
+                    problems.add(f"store.{key}", "unknown key (known keys: db)")
+                elif not isinstance(value, str) or not value.strip():
+                    problems.add("store.db", f"expected a database URL or path, got {value!r}")
+                else:
+                    db = value
+    http_kwargs = _section(HttpSettings, data.get("http"), "http", problems)
+    _positive(http_kwargs, "http", problems)
+    if http_kwargs.get("max_redirects") == 0:
+        pass  # zero redirects is a legitimate (strict) choice
+    for key in ("connect_timeout", "read_timeout", "deadline", "max_body_bytes"):
+        if http_kwargs.get(key) == 0:
+            problems.add(f"http.{key}", "must be greater than zero")
+    dedup_kwargs = _section(DedupSettings, data.get("dedup"), "dedup", problems)
+    _positive(dedup_kwargs, "dedup", problems)
+    for key in ("paragraph_min_overlap", "article_min_overlap"):
+        value = dedup_kwargs.get(key)
+        if isinstance(value, float) and not 0.0 <= value <= 1.0:
+            problems.add(f"dedup.{key}", f"must be between 0 and 1, got {value}")
+    for key in ("paragraph_max_distance", "article_max_distance"):
+        value = dedup_kwargs.get(key)
+        if isinstance(value, int) and value > 64:
+            problems.add(f"dedup.{key}", f"must be at most 64 (bits), got {value}")
+    feeds = _feeds(data.get("feeds"), problems)
+    if problems.items:
+        raise ConfigError(problems.items)
+    return Settings(
+        db=db or f"sqlite:///{default_db_path()}",
+        http=HttpSettings(**http_kwargs),
+        dedup=DedupSettings(**dedup_kwargs),
+        feeds=feeds,
+        source=source,
+    )
+
+
+def load(path: str | os.PathLike[str]) -> Settings:
+    """Read and validate a configuration file."""
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{source}: cannot read the configuration: no such file") from exc
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the configuration: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+    return settings_from_mapping(data, source)
+
+
+def resolve(
+    config_path: str | None,
+    db_override: str | None,
+    environ: Mapping[str, str],
+) -> Settings:
+    """The settings a command runs with: file from ``--config``/``INGEST_CONFIG`` (optional),
+    store from ``--db``/``INGEST_DB`` over the file's ``[store] db``."""
+    path = config_path or environ.get("INGEST_CONFIG")
+    settings = load(path) if path else settings_from_mapping({}, "<defaults>")
+    db = db_override or environ.get("INGEST_DB")
+    if db:
+        settings = dataclasses.replace(settings, db=db)
+    return settings

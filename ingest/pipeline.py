@@ -1,0 +1,239 @@
+"""The orchestrator: one feed in, stored records and a feed outcome out.
+
+The whole pipeline, for one feed::
+
+    fetched  = await fetcher.fetch(url, stored_cache)           # fetch.py     network edge
+    parsed   = parse_feed(fetched.body, fetched.headers, url)   # parse.py     pure
+    articles = [prepare(entry, ...) for entry in parsed]        # clean.py, dedupe.py,
+                                                                # fingerprint.py: pure
+    with store.transaction() as tx:                             # store/       storage edge
+        for article in articles:                                # oldest first
+            verdict = decide(article, facts from tx)            # dedupe.py    pure
+            tx.insert_article(...)                              # canonical body or link record
+        tx.update_feed(...)                                     # HTTP state in the same commit
+
+Only this module and the CLI/daemon wiring do I/O. Fetches run concurrently on the event loop;
+parsing, cleaning and storing run on one writer thread, one feed at a time, because SQLite wants
+a single serialised writer and the stages are CPU-bound anyway. A failing feed is data: its
+error is recorded on its row and returned in its ``FeedOutcome``; it never stops the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ingest.clean import clean_any, clean_title
+from ingest.dedupe import article_fingerprint, decide_article, dedupe_paragraphs, text_hash
+from ingest.errors import FeedError, FetchError, StoreError
+from ingest.fetch import Fetcher
+from ingest.fingerprint import FINGERPRINT_VERSION, bands
+from ingest.models import Article, Entry, Fetched, FeedOutcome, ParsedFeed, Verdict
+from ingest.parse import parse_feed
+from ingest.settings import DedupSettings, Settings
+from ingest.store.base import FeedUpdate, Store, Tx
+from ingest.urls import canonical_url, safe_link
+
+
+def utcnow() -> datetime:
+    """The pipeline's one clock seam."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A feed to fetch: a configured feed, or a URL or file named on the command line."""
+
+    name: str
+    url: str
+
+
+def _digest(*parts: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def prepare(entry: Entry, feed_url: str, fetched_at: datetime, dedup: DedupSettings) -> Article:
+    """Clean, dedupe paragraphs and fingerprint one entry (pure)."""
+    cleaned = dedupe_paragraphs(clean_any(entry.content), dedup)
+    title = clean_title(entry.title)
+    url = safe_link(entry.link)
+    canonical = canonical_url(url)
+    paragraphs = cleaned.paragraphs
+    # No GUID: a stable key from what identifies the item (its link, else its title and text).
+    guid = entry.guid or (f"url:{canonical}" if canonical else f"hash:{_digest(title, *paragraphs)}")
+    return Article(
+        feed_url=feed_url,
+        guid=guid[:2000],
+        url=url,
+        canonical_url=canonical,
+        title=title,
+        published=entry.published,
+        fetched=fetched_at,
+        author=entry.author,
+        paragraphs=paragraphs,
+        removed=cleaned.removed,
+        simhash=article_fingerprint(paragraphs),
+        fp_version=FINGERPRINT_VERSION,
+        text_hash=text_hash(paragraphs),
+        content_hash=_digest(entry.title, entry.content, entry.link or "", entry.author or ""),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    new: int = 0
+    near: int = 0
+    exact: int = 0
+    unchanged: int = 0
+    updated: int = 0
+
+
+def decide(tx: Tx, article: Article, dedup: DedupSettings) -> Verdict:
+    """Gather the facts the article-level decision needs from the store, then decide (pure)."""
+    exact = tx.find_exact(article.canonical_url, article.text_hash)
+    if exact is not None:
+        return Verdict(kind="exact", duplicate_of=exact[0], rule=exact[1], distance=0)
+    if article.simhash == 0:  # no usable features: never judged by fingerprint
+        return Verdict(kind="new")
+    ts = int((article.published or article.fetched).timestamp())
+    candidates = tx.near_candidates(
+        bands(article.simhash), article.fp_version, ts, int(dedup.window_days * 86400)
+    )
+    return decide_article(article.paragraphs, article.simhash, candidates, dedup)
+
+
+def store_articles(
+    tx: Tx, feed_id: int, articles: Sequence[Article], dedup: DedupSettings
+) -> StoreCounts:
+    """Write one feed's articles inside ``tx``: new, link records, edits; skip what is stored."""
+    new = near = exact = unchanged = updated = 0
+    epoch = datetime.min.replace(tzinfo=UTC)
+    for article in sorted(articles, key=lambda a: (a.published or a.fetched or epoch)):
+        existing = tx.find_guid(feed_id, article.guid)
+        if existing is not None:
+            if existing[1] == article.content_hash:
+                unchanged += 1
+            else:
+                tx.update_article(existing[0], article, bands(article.simhash))
+                updated += 1
+            continue
+        verdict = decide(tx, article, dedup)
+        tx.insert_article(feed_id, article, bands(article.simhash), verdict)
+        if verdict.kind == "new":
+            new += 1
+        elif verdict.kind == "exact":
+            exact += 1
+        else:
+            near += 1
+    return StoreCounts(new, near, exact, unchanged, updated)
+
+
+class Pipeline:
+    """Fetches targets concurrently and ingests each into the store on one writer thread."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        fetcher: Fetcher,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.fetcher = fetcher
+        self.clock = clock
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+
+    async def run(self, target: Target) -> FeedOutcome:
+        """Fetch and ingest one feed; every failure ends up in the returned outcome."""
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        try:
+            row = await loop.run_in_executor(self._writer, self.store.feed, target.url)
+            cache = row.cache if row else None
+            try:
+                fetched = await self.fetcher.fetch(target.url, cache) if cache else (
+                    await self.fetcher.fetch(target.url)
+                )
+            except FetchError as exc:
+                return await loop.run_in_executor(
+                    self._writer, self._record_error, target, exc, started
+                )
+            return await loop.run_in_executor(
+                self._writer, self._ingest, target, fetched, started
+            )
+        except StoreError as exc:
+            return FeedOutcome(
+                name=target.name, url=target.url, status="error", error_code=exc.code,
+                error=exc.message, duration_ms=_ms(started),
+            )
+
+    def _record_error(self, target: Target, exc: FeedError, started: float) -> FeedOutcome:
+        status = getattr(exc, "status", None)
+        with self.store.transaction() as tx:
+            feed_id = tx.feed_id(target.url, target.name)
+            tx.update_feed(
+                feed_id,
+                FeedUpdate(
+                    fetched_at=self.clock(), status="error", http_status=status,
+                    error_code=exc.code, error=exc.message,
+                ),
+            )
+        return FeedOutcome(
+            name=target.name, url=target.url, status="error", error_code=exc.code,
+            error=exc.message, http_status=status, duration_ms=_ms(started),
+        )
+
+    def _ingest(self, target: Target, fetched: Fetched, started: float) -> FeedOutcome:
+        now = self.clock()
+        if fetched.not_modified:
+            with self.store.transaction() as tx:
+                feed_id = tx.feed_id(target.url, target.name)
+                tx.update_feed(
+                    feed_id,
+                    FeedUpdate(fetched_at=now, status="not_modified", http_status=304,
+                               cache=fetched.cache),
+                )
+            return FeedOutcome(
+                name=target.name, url=target.url, status="not_modified", http_status=304,
+                duration_ms=_ms(started),
+            )
+        try:
+            parsed: ParsedFeed = parse_feed(fetched.body, fetched.headers, url=target.url)
+        except FeedError as exc:
+            return self._record_error(target, exc, started)
+        articles = [prepare(e, target.url, now, self.settings.dedup) for e in parsed.entries]
+        with self.store.transaction() as tx:
+            feed_id = tx.feed_id(target.url, target.name)
+            counts = store_articles(tx, feed_id, articles, self.settings.dedup)
+            tx.update_feed(
+                feed_id,
+                FeedUpdate(
+                    fetched_at=now, status="ok", http_status=fetched.status, cache=fetched.cache,
+                    ttl_seconds=parsed.ttl_seconds, new_articles=counts.new,
+                    new_duplicates=counts.near + counts.exact,
+                ),
+            )
+        return FeedOutcome(
+            name=target.name, url=target.url, status="ok", new=counts.new,
+            duplicates=counts.near, exact=counts.exact, unchanged=counts.unchanged,
+            updated=counts.updated, warnings=parsed.warnings, http_status=fetched.status,
+            duration_ms=_ms(started),
+        )
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

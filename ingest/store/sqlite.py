@@ -1,0 +1,493 @@
+"""The embedded SQLite store: WAL mode, versioned append-only migrations, one writer.
+
+Durability settings follow measurements (HOSTILE.md): WAL with ``synchronous=NORMAL`` lost
+no acknowledged batch over 40 SIGKILLs; ``busy_timeout=5000`` keeps concurrent CLI writes from
+failing with "database is locked". One connection is used by one writer at a time (a lock
+guards it): sharing a connection between concurrent transactions loses data.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import SchemaError, StoreError
+from ingest.models import Article, Candidate, HttpCache, Removed, Verdict
+from ingest.store.base import (
+    SCHEMA_VERSION,
+    FeedRow,
+    FeedUpdate,
+    StoredArticle,
+    from_signed64,
+    to_signed64,
+)
+
+# Append-only: never edit a released migration, add a new one. Each runs in one transaction.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE feeds (
+        id                   INTEGER PRIMARY KEY,
+        url                  TEXT NOT NULL UNIQUE,
+        name                 TEXT,
+        etag                 TEXT,
+        last_modified        TEXT,
+        last_fetch           TEXT,
+        last_success         TEXT,
+        last_status          TEXT,
+        http_status          INTEGER,
+        error_code           TEXT,
+        error                TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        articles             INTEGER NOT NULL DEFAULT 0,
+        duplicates           INTEGER NOT NULL DEFAULT 0,
+        ttl_seconds          INTEGER,
+        next_check           TEXT
+    );
+    CREATE TABLE articles (
+        id            INTEGER PRIMARY KEY,
+        feed_id       INTEGER NOT NULL REFERENCES feeds(id),
+        guid          TEXT NOT NULL,
+        url           TEXT,
+        canonical_url TEXT,
+        title         TEXT NOT NULL,
+        author        TEXT,
+        published     TEXT,
+        fetched       TEXT NOT NULL,
+        ts            INTEGER NOT NULL,
+        paragraphs    TEXT NOT NULL,
+        removed       TEXT NOT NULL,
+        simhash       INTEGER NOT NULL,
+        fp_version    INTEGER NOT NULL,
+        text_hash     TEXT NOT NULL,
+        content_hash  TEXT NOT NULL,
+        duplicate_of  INTEGER REFERENCES articles(id),
+        dup_rule      TEXT,
+        dup_distance  INTEGER,
+        dup_overlap   REAL,
+        UNIQUE (feed_id, guid)
+    );
+    CREATE INDEX articles_canonical_url ON articles(canonical_url) WHERE duplicate_of IS NULL;
+    CREATE INDEX articles_text_hash ON articles(text_hash) WHERE duplicate_of IS NULL;
+    CREATE INDEX articles_duplicate_of ON articles(duplicate_of) WHERE duplicate_of IS NOT NULL;
+    CREATE INDEX articles_fetched ON articles(fetched);
+    -- The near-duplicate lookup: one row per band of each canonical article's fingerprint.
+    CREATE TABLE article_bands (
+        band       INTEGER NOT NULL,
+        value      INTEGER NOT NULL,
+        article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        PRIMARY KEY (band, value, article_id)
+    ) WITHOUT ROWID;
+    """,
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _dt(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _translate(exc: sqlite3.Error, path: str) -> StoreError:
+    text = str(exc).lower()
+    if "full" in text:
+        return StoreError(f"{path}: the disk is full ({exc})", code="db_full")
+    if "readonly" in text or "read-only" in text:
+        return StoreError(f"{path}: the database is read-only ({exc})", code="db_readonly")
+    if "locked" in text or "busy" in text:
+        return StoreError(f"{path}: the database stayed locked ({exc})", code="db_locked")
+    if "unable to open" in text:
+        return StoreError(f"{path}: cannot open the database ({exc})", code="db_open")
+    return StoreError(f"{path}: {exc}", code="db_error")
+
+
+def _removed_json(removed: Sequence[Removed]) -> str:
+    return json.dumps(
+        [
+            {k: v for k, v in (
+                ("reason", r.reason), ("text", r.text), ("position", r.position),
+                ("duplicate_of", r.duplicate_of), ("distance", r.distance),
+                ("overlap", r.overlap),
+            ) if v is not None}
+            for r in removed
+        ],
+        ensure_ascii=False,
+    )
+
+
+def _removed_from(text: str) -> tuple[Removed, ...]:
+    return tuple(
+        Removed(
+            reason=d["reason"], text=d["text"], position=d.get("position", 0),
+            duplicate_of=d.get("duplicate_of"), distance=d.get("distance"),
+            overlap=d.get("overlap"),
+        )
+        for d in json.loads(text)
+    )
+
+
+def _ts(article: Article) -> int:
+    return int((article.published or article.fetched).timestamp())
+
+
+class SQLiteTx:
+    """The unit of work of one feed on one SQLite connection (see ``store.base.Tx``)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+
+    def feed_id(self, url: str, name: str | None) -> int:
+        row = self._c.execute("SELECT id, name FROM feeds WHERE url = ?", (url,)).fetchone()
+        if row:
+            if name and row[1] != name:
+                self._c.execute("UPDATE feeds SET name = ? WHERE id = ?", (name, row[0]))
+            return int(row[0])
+        cur = self._c.execute("INSERT INTO feeds (url, name) VALUES (?, ?)", (url, name))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def find_guid(self, feed_id: int, guid: str) -> tuple[int, str] | None:
+        row = self._c.execute(
+            "SELECT id, content_hash FROM articles WHERE feed_id = ? AND guid = ?", (feed_id, guid)
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def find_exact(self, canonical_url: str | None, text_hash: str) -> tuple[int, str] | None:
+        if canonical_url:
+            row = self._c.execute(
+                "SELECT id FROM articles WHERE canonical_url = ? AND duplicate_of IS NULL "
+                "ORDER BY id LIMIT 1",
+                (canonical_url,),
+            ).fetchone()
+            if row:
+                return int(row[0]), "url"
+        row = self._c.execute(
+            "SELECT id FROM articles WHERE text_hash = ? AND duplicate_of IS NULL "
+            "ORDER BY id LIMIT 1",
+            (text_hash,),
+        ).fetchone()
+        return (int(row[0]), "text") if row else None
+
+    def near_candidates(
+        self, bands: Sequence[int], fp_version: int, ts: int, window_s: int
+    ) -> list[Candidate]:
+        if not bands:
+            return []
+        pairs = " OR ".join("(b.band = ? AND b.value = ?)" for _ in bands)
+        params: list[Any] = []
+        for i, value in enumerate(bands):
+            params += [i, value]
+        rows = self._c.execute(
+            f"""SELECT DISTINCT a.id, a.simhash, f.url, a.title, a.paragraphs, a.published
+                FROM article_bands b JOIN articles a ON a.id = b.article_id
+                JOIN feeds f ON f.id = a.feed_id
+                WHERE ({pairs}) AND a.fp_version = ? AND a.ts BETWEEN ? AND ?""",
+            [*params, fp_version, ts - window_s, ts + window_s],
+        ).fetchall()
+        return [
+            Candidate(
+                id=int(r[0]), simhash=from_signed64(r[1]), feed_url=r[2], title=r[3],
+                paragraphs=tuple(json.loads(r[4])), published=_dt(r[5]),
+            )
+            for r in rows
+        ]
+
+    def insert_article(
+        self, feed_id: int, article: Article, bands: Sequence[int], verdict: Verdict
+    ) -> int:
+        canonical = verdict.kind == "new"
+        cur = self._c.execute(
+            """INSERT INTO articles (feed_id, guid, url, canonical_url, title, author, published,
+                   fetched, ts, paragraphs, removed, simhash, fp_version, text_hash, content_hash,
+                   duplicate_of, dup_rule, dup_distance, dup_overlap)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (
+                feed_id, article.guid, article.url, article.canonical_url, article.title,
+                article.author, _iso(article.published), _iso(article.fetched), _ts(article),
+                # A link record keeps no second body: only the canonical article does.
+                json.dumps(list(article.paragraphs) if canonical else [], ensure_ascii=False),
+                _removed_json(article.removed if canonical else ()),
+                to_signed64(article.simhash), article.fp_version, article.text_hash,
+                article.content_hash, verdict.duplicate_of, verdict.rule, verdict.distance,
+                verdict.overlap,
+            ),
+        )
+        article_id = cur.lastrowid
+        assert article_id is not None
+        if canonical:
+            self._insert_bands(article_id, bands)
+        return article_id
+
+    def _insert_bands(self, article_id: int, bands: Sequence[int]) -> None:
+        self._c.executemany(
+            "INSERT OR IGNORE INTO article_bands (band, value, article_id) VALUES (?, ?, ?)",
+            [(i, value, article_id) for i, value in enumerate(bands)],
+        )
+
+    def update_article(self, article_id: int, article: Article, bands: Sequence[int]) -> None:
+        row = self._c.execute(
+            "SELECT duplicate_of FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        canonical = row is not None and row[0] is None
+        self._c.execute(
+            """UPDATE articles SET url = ?, canonical_url = ?, title = ?, author = ?,
+                   published = ?, ts = ?, paragraphs = ?, removed = ?, simhash = ?,
+                   fp_version = ?, text_hash = ?, content_hash = ?
+               WHERE id = ?""",
+            (
+                article.url, article.canonical_url, article.title, article.author,
+                _iso(article.published), _ts(article),
+                json.dumps(list(article.paragraphs) if canonical else [], ensure_ascii=False),
+                _removed_json(article.removed if canonical else ()),
+                to_signed64(article.simhash), article.fp_version, article.text_hash,
+                article.content_hash, article_id,
+            ),
+        )
+        if canonical:
+            self._c.execute("DELETE FROM article_bands WHERE article_id = ?", (article_id,))
+            self._insert_bands(article_id, bands)
+
+    def update_feed(self, feed_id: int, update: FeedUpdate) -> None:
+        failed = update.status == "error"
+        sets = [
+            "last_fetch = ?", "last_status = ?", "http_status = ?", "error_code = ?", "error = ?",
+            "articles = articles + ?", "duplicates = duplicates + ?",
+            "consecutive_failures = " + ("consecutive_failures + 1" if failed else "0"),
+        ]
+        params: list[Any] = [
+            _iso(update.fetched_at), update.status, update.http_status, update.error_code,
+            update.error, update.new_articles, update.new_duplicates,
+        ]
+        if not failed:
+            sets.append("last_success = ?")
+            params.append(_iso(update.fetched_at))
+        if update.cache is not None:
+            sets += ["etag = ?", "last_modified = ?"]
+            params += [update.cache.etag, update.cache.last_modified]
+        if update.ttl_seconds is not None:
+            sets.append("ttl_seconds = ?")
+            params.append(update.ttl_seconds)
+        if update.url is not None:
+            sets.append("url = ?")
+            params.append(update.url)
+        self._c.execute(f"UPDATE feeds SET {', '.join(sets)} WHERE id = ?", [*params, feed_id])
+
+
+class SQLiteStore:
+    """The SQLite backend of ``store.base.Store``."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = str(path)
+        self.url = f"sqlite:///{self.path}"
+        if create and self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        elif self.path != ":memory:" and not Path(self.path).exists():
+            raise StoreError(f"{self.path}: no such database", code="db_open")
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=5.0
+            )
+            self._conn.execute("PRAGMA busy_timeout = 5000")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def _version(self) -> int:
+        exists = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ingest_schema'"
+        ).fetchone()
+        if not exists:
+            return 0
+        row = self._conn.execute("SELECT max(version) FROM ingest_schema").fetchone()
+        return int(row[0] or 0)
+
+    def migrate(self) -> int:
+        """Apply every pending migration, each in its own transaction; return the version."""
+        with self._lock:
+            try:
+                self._conn.execute(
+                    "CREATE TABLE IF NOT EXISTS ingest_schema "
+                    "(version INTEGER PRIMARY KEY, applied TEXT NOT NULL)"
+                )
+                current = self._version()
+                if current > SCHEMA_VERSION:
+                    raise SchemaError(
+                        f"{self.path}: schema version {current} is newer than this ingest "
+                        f"understands ({SCHEMA_VERSION}); upgrade ingest"
+                    )
+                for version in range(current + 1, SCHEMA_VERSION + 1):
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        for statement in MIGRATIONS[version - 1].split(";"):
+                            if statement.strip():
+                                self._conn.execute(statement)
+                        self._conn.execute(
+                            "INSERT INTO ingest_schema (version, applied) VALUES (?, ?)",
+                            (version, _iso(datetime.now(UTC))),
+                        )
+                        self._conn.execute("COMMIT")
+                    except BaseException:
+                        self._conn.execute("ROLLBACK")
+                        raise
+                return SCHEMA_VERSION
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
+
+    def check_schema(self) -> None:
+        with self._lock:
+            try:
+                current = self._version()
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
+        if current != SCHEMA_VERSION:
+            raise SchemaError(
+                f"{self.path}: schema version {current}, this ingest needs {SCHEMA_VERSION}: "
+                f"run `ingest --db {self.url} migrate`"
+            )
+
+    # -- writing --------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[SQLiteTx]:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
+            try:
+                yield SQLiteTx(self._conn)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise _translate(exc, self.path) from exc
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the failed statement may already have ended the transaction
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers and can take a write lock."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
+
+    _FEED_COLUMNS = (
+        "id, url, name, etag, last_modified, last_fetch, last_success, last_status, http_status, "
+        "error_code, error, consecutive_failures, articles, duplicates, ttl_seconds, next_check"
+    )
+
+    @staticmethod
+    def _feed_row(r: Sequence[Any]) -> FeedRow:
+        return FeedRow(
+            id=r[0], url=r[1], name=r[2], cache=HttpCache(etag=r[3], last_modified=r[4]),
+            last_fetch=_dt(r[5]), last_success=_dt(r[6]), last_status=r[7], http_status=r[8],
+            error_code=r[9], error=r[10], consecutive_failures=r[11], articles=r[12],
+            duplicates=r[13], ttl_seconds=r[14], next_check=_dt(r[15]),
+        )
+
+    def feeds(self) -> list[FeedRow]:
+        rows = self._query(f"SELECT {self._FEED_COLUMNS} FROM feeds ORDER BY id")
+        return [self._feed_row(r) for r in rows]
+
+    def feed(self, url: str) -> FeedRow | None:
+        rows = self._query(f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE url = ?", (url,))
+        return self._feed_row(rows[0]) if rows else None
+
+    _ARTICLE_COLUMNS = (
+        "a.id, f.url, f.name, a.guid, a.url, a.title, a.author, a.published, a.fetched, "
+        "a.paragraphs, a.removed, a.simhash, a.fp_version, a.duplicate_of, a.dup_rule, "
+        "a.dup_distance, a.dup_overlap"
+    )
+
+    @staticmethod
+    def _article_row(r: Sequence[Any]) -> StoredArticle:
+        fetched = _dt(r[8])
+        assert fetched is not None
+        return StoredArticle(
+            id=r[0], feed_url=r[1], feed_name=r[2], guid=r[3], url=r[4], title=r[5], author=r[6],
+            published=_dt(r[7]), fetched=fetched, paragraphs=tuple(json.loads(r[9])),
+            removed=_removed_from(r[10]), simhash=from_signed64(r[11]), fp_version=r[12],
+            duplicate_of=r[13], dup_rule=r[14], dup_distance=r[15], dup_overlap=r[16],
+        )
+
+    def articles(
+        self,
+        *,
+        since: datetime | None = None,
+        feed_url: str | None = None,
+        duplicates: bool = False,
+    ) -> Iterator[StoredArticle]:
+        where, params = [], []
+        if not duplicates:
+            where.append("a.duplicate_of IS NULL")
+        if since is not None:
+            where.append("COALESCE(a.published, a.fetched) >= ?")
+            params.append(_iso(since))
+        if feed_url is not None:
+            where.append("f.url = ?")
+            params.append(feed_url)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._query(
+            f"SELECT {self._ARTICLE_COLUMNS} FROM articles a JOIN feeds f ON f.id = a.feed_id "
+            f"{clause} ORDER BY a.id",
+            params,
+        )
+        for r in rows:
+            yield self._article_row(r)
+
+    def article(self, article_id: int) -> StoredArticle | None:
+        rows = self._query(
+            f"SELECT {self._ARTICLE_COLUMNS} FROM articles a JOIN feeds f ON f.id = a.feed_id "
+            "WHERE a.id = ?",
+            (article_id,),
+        )
+        return self._article_row(rows[0]) if rows else None
+
+    def links_to(self, article_id: int) -> list[StoredArticle]:
+        rows = self._query(
+            f"SELECT {self._ARTICLE_COLUMNS} FROM articles a JOIN feeds f ON f.id = a.feed_id "
+            "WHERE a.duplicate_of = ? ORDER BY a.id",
+            (article_id,),
+        )
+        return [self._article_row(r) for r in rows]
+
+    def integrity_check(self) -> str:
+        return str(self._query("PRAGMA integrity_check")[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

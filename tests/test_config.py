@@ -1,0 +1,110 @@
+"""Configuration: the shipped example loads; every problem is reported at once with file and key."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from ingest import config
+from ingest.cli import main
+from ingest.errors import ConfigError
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_shipped_example_loads_with_real_feeds() -> None:
+    settings = config.load(ROOT / "config" / "ingest.toml")
+    names = [f.name for f in settings.feeds]
+    assert len(names) >= 12
+    for outlet in ("Al Jazeera", "BBC Arabic", "Sky News Arabia", "Al Arabiya", "France 24 Arabic",
+                   "CNN Arabic", "RT Arabic", "Asharq Al-Awsat", "Independent Arabia", "Hespress",
+                   "Enab Baladi", "Arabi21"):
+        assert outlet in names
+    assert all(f.url.startswith("https://") for f in settings.feeds)
+    assert settings.db.startswith("sqlite:///") and settings.db.endswith("ingest.db")
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        """
+[http]
+deadline = "soon"
+colour = "blue"
+allow_networks = ["127.0.0.0/8", "not-a-net"]
+[dedup]
+article_min_overlap = 1.5
+[[feeds]]
+name = "A"
+url = "https://a.example/rss"
+[[feeds]]
+name = "A"
+url = "ftp://b.example/rss"
+[[feeds]]
+url = "https://c.example/rss"
+surprise = 1
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    problems = caught.value.problems
+    text = "\n".join(problems)
+    assert all(p.startswith(str(path)) for p in problems)
+    assert "http.deadline: expected a number" in text
+    assert "http.colour: unknown key" in text
+    assert "http.allow_networks[1]: not an IP network" in text
+    assert "dedup.article_min_overlap: must be between 0 and 1" in text
+    assert "feeds[1].name: duplicate feed name 'A'" in text
+    assert "feeds[1].url: invalid URL 'ftp://b.example/rss'" in text
+    assert "feeds[2].name: missing" in text
+    assert "feeds[2].surprise: unknown key" in text
+    assert len(problems) == 8
+
+
+def test_cli_exits_2_naming_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[feeds]]\nname = 3\nurl = "https://x.example"\n', encoding="utf-8")
+    assert main(["--config", str(path), "feeds"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: feeds[0].name: expected a string, got integer 3" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no such file"),
+        ("[http\n", "invalid TOML"),
+        (b"\xff\xfe", "not UTF-8"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, content: str | bytes | None, expected: str) -> None:
+    path = tmp_path / "x.toml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=expected):
+        config.load(path)
+
+
+def test_db_precedence(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[store]\ndb = "sqlite:///from-file.db"\n', encoding="utf-8")
+    assert config.resolve(str(path), None, {}).db == "sqlite:///from-file.db"
+    assert config.resolve(str(path), None, {"INGEST_DB": "env.db"}).db == "env.db"
+    assert config.resolve(str(path), "flag.db", {"INGEST_DB": "env.db"}).db == "flag.db"
+    env = {"INGEST_CONFIG": str(path)}
+    assert config.resolve(None, None, env).db == "sqlite:///from-file.db"
+    assert config.resolve(None, None, {}).db.endswith("/ingest/ingest.db")
+
+
+def test_values_are_converted() -> None:
+    settings = config.settings_from_mapping(
+        {"http": {"deadline": 5, "allow_networks": ["127.0.0.0/8"]}, "dedup": {"window_days": 2}}
+    )
+    assert settings.http.deadline == 5.0
+    assert settings.http.allow_networks == (ipaddress.ip_network("127.0.0.0/8"),)
+    assert settings.dedup.window_days == 2.0
