@@ -1,0 +1,164 @@
+"""Simhash fingerprints over Arabic stems (ingest.fingerprint)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import simhash
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest import arabic, fingerprint
+
+SEED = Path(__file__).parent / "fixtures" / "seed-article.txt"
+
+
+def seed_paragraphs() -> list[str]:
+    return SEED.read_text(encoding="utf-8").splitlines()[1:15]
+
+
+def vocalise(text: str) -> str:
+    marks = "\u064e\u064f\u0650\u0651\u0652\u064b"
+    return "".join(
+        c + marks[i % len(marks)] if "\u0621" <= c <= "\u064a" else c for i, c in enumerate(text)
+    )
+
+
+def test_version_is_pinned_with_the_stemmer() -> None:
+    # Changing either changes every stored fingerprint: bump FINGERPRINT_VERSION and re-pin.
+    assert fingerprint.FINGERPRINT_VERSION == 1
+    assert arabic.STEMMER_ID == "snowball-arabic/PyStemmer-3.1.0"
+
+
+@pytest.mark.parametrize(
+    ("index", "expected"),
+    [
+        (0, "06d0494078a207c8"),  # neutrality (the excerpt)
+        (1, "3f5ce13c95160969"),  # relations caption "(غيتي)"
+        (2, "212eec2c3c034248"),
+        (10, "0f5eab3cbd860b69"),  # relations, reworded
+        (11, "02d0280475820fcc"),  # neutrality, reworded
+    ],
+)
+def test_pinned_paragraph_fingerprints(index: int, expected: str) -> None:
+    assert fingerprint.to_hex(fingerprint.text_fingerprint(seed_paragraphs()[index])) == expected
+
+
+def test_pinned_whole_article_fingerprint() -> None:
+    text = "\n".join(seed_paragraphs())
+    assert fingerprint.to_hex(fingerprint.text_fingerprint(text)) == "25dea81cfd82a8e9"
+
+
+def test_equals_the_simhash_package_on_the_feature_list() -> None:
+    for paragraph in seed_paragraphs():
+        stems = arabic.stems(paragraph)
+        assert fingerprint.fingerprint(stems) == simhash.Simhash(stems).value
+
+
+def test_large_weights_match_the_unweighted_list() -> None:
+    # simhash 2.1.2 overflows a uint8 for a dict weight above 255; we split weights instead.
+    features = ["سلام"] * 300 + ["حرب"] * 280 + ["خبر"] * 100 + ["يوم"] * 7
+    expected = simhash.Simhash(features).value
+    assert fingerprint.fingerprint(features) == expected
+    assert fingerprint.fingerprint(Counter(features)) == expected
+
+
+def test_mapping_weights_equal_repeats() -> None:
+    assert fingerprint.fingerprint({"a": 3, "b": 1}) == fingerprint.fingerprint(
+        ["a", "b", "a", "a"]
+    )
+    assert fingerprint.fingerprint({"a": 3, "b": 0}) == fingerprint.fingerprint(["a"] * 3)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "...،؛؟!!", "في من على إلى", "\u064e\u0651\u0640"])
+def test_featureless_text_has_no_fingerprint(text: str) -> None:
+    assert fingerprint.text_fingerprint(text) == fingerprint.NO_FINGERPRINT == 0
+
+
+def test_empty_features_have_no_fingerprint() -> None:
+    assert fingerprint.fingerprint([]) == 0
+    assert fingerprint.fingerprint({}) == 0
+
+
+def test_text_instead_of_features_is_refused() -> None:
+    with pytest.raises(TypeError, match="text_fingerprint"):
+        fingerprint.fingerprint("نص عربي")
+
+
+def test_fully_vocalised_text_is_not_a_constant_fingerprint() -> None:
+    paragraphs = seed_paragraphs()
+    vocalised = [fingerprint.text_fingerprint(vocalise(p)) for p in paragraphs]
+    assert vocalised == [fingerprint.text_fingerprint(p) for p in paragraphs]
+    assert len(set(vocalised)) == len(paragraphs)
+    assert fingerprint.distance(vocalised[3], vocalised[7]) >= 16  # unrelated stay far apart
+
+
+def test_distance() -> None:
+    assert fingerprint.distance(0, 0) == 0
+    assert fingerprint.distance(0, (1 << 64) - 1) == 64
+    assert fingerprint.distance(0b1011, 0b0110) == 3
+
+
+def test_bands_split_low_to_high() -> None:
+    fp = 0x1234_5678_9ABC_DEF0
+    assert fingerprint.bands(fp) == (0xDEF0, 0x9ABC, 0x5678, 0x1234)
+
+
+@given(st.integers(0, (1 << 64) - 1), st.sets(st.integers(0, 63), max_size=3))
+def test_bands_pigeonhole_up_to_three_bits(fp: int, flipped: set[int]) -> None:
+    other = fp
+    for bit in flipped:
+        other ^= 1 << bit
+    assert any(x == y for x, y in zip(fingerprint.bands(fp), fingerprint.bands(other), strict=True))
+
+
+@given(st.integers(0, (1 << 64) - 1))
+def test_hex_and_signed_round_trips(fp: int) -> None:
+    text = fingerprint.to_hex(fp)
+    assert len(text) == 16
+    assert text == text.lower()
+    assert fingerprint.from_hex(text) == fp
+    signed = fingerprint.to_signed64(fp)
+    assert -(1 << 63) <= signed < 1 << 63
+    assert fingerprint.from_signed64(signed) == fp
+
+
+def test_signed_edges() -> None:
+    assert fingerprint.to_signed64(0) == 0
+    assert fingerprint.to_signed64((1 << 63) - 1) == (1 << 63) - 1
+    assert fingerprint.to_signed64(1 << 63) == -(1 << 63)
+    assert fingerprint.to_signed64((1 << 64) - 1) == -1
+    assert fingerprint.to_hex(1) == "0000000000000001"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "abc", "0123456789abcdef0", "zzzzzzzzzzzzzzzz", "0123_4567_89ab_c", "+123456789abcdef"],
+)
+def test_from_hex_refuses_malformed(bad: str) -> None:
+    with pytest.raises(ValueError):
+        fingerprint.from_hex(bad)
+
+
+@pytest.mark.parametrize("bad", [-1, 1 << 64])
+def test_to_signed64_refuses_out_of_range(bad: int) -> None:
+    with pytest.raises(ValueError):
+        fingerprint.to_signed64(bad)
+
+
+def test_from_signed64_refuses_out_of_range() -> None:
+    with pytest.raises(ValueError):
+        fingerprint.from_signed64(1 << 63)
+
+
+def test_ten_megabytes_of_text_is_bounded_in_time() -> None:
+    words = " ".join(seed_paragraphs()).split()
+    text = " ".join(words[i % len(words)] for i in range(900_000))
+    assert len(text.encode()) > 10_000_000
+    start = time.perf_counter()
+    fp = fingerprint.text_fingerprint(text)
+    assert time.perf_counter() - start < 10
+    assert fp != 0
