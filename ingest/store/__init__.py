@@ -16,7 +16,7 @@ def sqlite_path(url: str) -> str | None:
     a plain path is taken as it is.
     """
     if url.startswith("sqlite:"):
-        rest = url[len("sqlite:"):]
+        rest = url[len("sqlite:") :]
         if rest.startswith("///"):
             return unquote(rest[3:]) or ":memory:"
         if rest.startswith("//"):
@@ -30,11 +30,27 @@ def sqlite_path(url: str) -> str | None:
     return str(Path(url).expanduser())
 
 
+def _postgres(url: str) -> Store:
+    try:
+        from ingest.store.postgres import PostgresStore  # noqa: PLC0415 - psycopg is optional
+    except ImportError as exc:
+        if not (exc.name or "").startswith("psycopg"):
+            raise
+        raise ConfigError(
+            "db: a PostgreSQL URL needs psycopg: pip install 'ingest[postgres]'"
+        ) from exc
+    return PostgresStore(url)
+
+
 def open_store(url: str, *, create: bool = True) -> Store:
-    """Open (and, for SQLite, create) the store named by ``url``; migrations are the caller's."""
+    """Open (and, for SQLite, create) the store named by ``url``; migrations are the caller's.
+
+    ``postgresql://`` (or ``postgres://``) URLs open the PostgreSQL backend, whose database
+    must exist; ``create`` is SQLite's.
+    """
     path = sqlite_path(url)
     if path is None:
-        raise ConfigError(f"db: {url!r}: the PostgreSQL backend is not available yet")
+        return _postgres(url)
     from ingest.store.sqlite import SQLiteStore  # noqa: PLC0415 - only the backend in use
 
     return SQLiteStore(path, create=create)

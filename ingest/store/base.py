@@ -1,4 +1,4 @@
-"""The store interface every backend implements (SQLite now, PostgreSQL later).
+"""The store interface every backend implements (``sqlite.py``, ``postgres.py``).
 
 A backend offers read methods on the ``Store`` and a unit of work, ``Store.transaction()``,
 whose ``Tx`` holds everything one feed's ingestion writes: the article rows, the link rows of
@@ -17,11 +17,20 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from ingest.models import Article, Candidate, HttpCache, Removed, Verdict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this code expects; see the backend's migration list."""
+
+
+def feed_host(url: str) -> str:
+    """The host part that per-host politeness counts (local files share one pseudo-host)."""
+    try:
+        return (urlsplit(url).hostname or "").lower() or "local"
+    except ValueError:
+        return "local"
 
 
 def to_signed64(value: int) -> int:
@@ -52,6 +61,10 @@ class FeedRow:
     duplicates: int
     ttl_seconds: int | None
     next_check: datetime | None
+    publish_interval: float | None = None
+    """Typical seconds between the feed's items, learnt from its dates."""
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +91,24 @@ class StoredArticle:
 
 
 @dataclass(frozen=True, slots=True)
+class ArticleRecord:
+    """Everything stored about one article row, for copying a store into another backend.
+
+    ``article`` is what readers see; the rest are the lookup columns readers never need.
+    ``bands`` are the ``(band index, value)`` rows of the near-duplicate lookup (none for a
+    link record).
+    """
+
+    article: StoredArticle
+    feed_id: int
+    canonical_url: str | None
+    ts: int
+    text_hash: str
+    content_hash: str
+    bands: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FeedUpdate:
     """What one fetch changes on the feed's record."""
 
@@ -94,6 +125,20 @@ class FeedUpdate:
     new_duplicates: int = 0
     url: str | None = None
     """A new URL after consistent permanent redirects."""
+    next_check: datetime | None = None
+    """When the feed is due again; writing it also releases the fetching daemon's lease."""
+    publish_interval: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The answer to ``Store.claim``: whether this daemon may fetch the feed now."""
+
+    claimed: bool
+    reason: str = ""
+    """Why not: ``leased`` (another daemon has it), ``not_due``, ``host_busy``."""
+    next_check: datetime | None = None
+    lease_owner: str | None = None
 
 
 class Tx(Protocol):
@@ -101,6 +146,16 @@ class Tx(Protocol):
 
     def feed_id(self, url: str, name: str | None) -> int:
         """The feed's id, creating its row on first use."""
+        ...
+
+    def lock_keys(self, keys: Sequence[int]) -> None:
+        """Serialise deduplication decisions with other writers of the same store.
+
+        ``keys`` (signed 64-bit integers, sorted: one acquisition per transaction, in a fixed
+        order, cannot deadlock) name the fingerprint bands, canonical URLs and text hashes the
+        transaction is about to look up; another transaction that would look up any of them
+        waits until this one commits. SQLite's single writer makes this a no-op there.
+        """
         ...
 
     def find_guid(self, feed_id: int, guid: str) -> tuple[int, str] | None:
@@ -130,6 +185,15 @@ class Tx(Protocol):
 
     def update_feed(self, feed_id: int, update: FeedUpdate) -> None: ...
 
+    def load_feeds(self, rows: Sequence[FeedRow]) -> None:
+        """Insert feeds exactly as given, ids and all state included (``copy_store``)."""
+        ...
+
+    def load_articles(self, records: Sequence[ArticleRecord]) -> None:
+        """Insert article rows and their bands exactly as given, ids included; a record's
+        ``duplicate_of`` must already be stored (``copy_store``)."""
+        ...
+
 
 class Store(Protocol):
     """A backend. ``migrate()`` brings the schema up to date; ``check_schema()`` refuses an
@@ -138,6 +202,10 @@ class Store(Protocol):
     url: str
 
     def migrate(self) -> int: ...
+
+    def schema_version(self) -> int:
+        """The applied schema version; 0 for an empty database."""
+        ...
 
     def check_schema(self) -> None: ...
 
@@ -159,8 +227,37 @@ class Store(Protocol):
 
     def links_to(self, article_id: int) -> list[StoredArticle]: ...
 
+    def dump_articles(self) -> Iterator[ArticleRecord]:
+        """Every article row (canonical and link records) in id order, with its bands."""
+        ...
+
     def ping(self) -> None:
         """Raise ``StoreError`` unless the store answers and is writable."""
+        ...
+
+    def integrity_check(self) -> str:
+        """``ok``, or what is broken (SQLite's page check; PostgreSQL's row invariants)."""
+        ...
+
+    def claim(
+        self,
+        url: str,
+        name: str | None,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        *,
+        per_host: int = 0,
+    ) -> Claim:
+        """Atomically take the feed's lease when it is due and nobody else holds it.
+
+        With ``per_host`` > 0, also refuse while that many live leases are held on feeds of the
+        same host (by any daemon), so politeness holds across daemons sharing a store.
+        """
+        ...
+
+    def release(self, url: str, owner: str) -> None:
+        """Give a lease back without fetching (shutdown, removed feed)."""
         ...
 
     def close(self) -> None: ...

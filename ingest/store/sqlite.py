@@ -8,12 +8,13 @@ guards it): sharing a connection between concurrent transactions loses data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,12 @@ from ingest.errors import SchemaError, StoreError
 from ingest.models import Article, Candidate, HttpCache, Removed, Verdict
 from ingest.store.base import (
     SCHEMA_VERSION,
+    ArticleRecord,
+    Claim,
     FeedRow,
     FeedUpdate,
     StoredArticle,
+    feed_host,
     from_signed64,
     to_signed64,
 )
@@ -84,6 +88,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (band, value, article_id)
     ) WITHOUT ROWID;
     """,
+    # 2: scheduling state shared by daemons: the learnt publishing gap and a lease per feed.
+    """
+    ALTER TABLE feeds ADD COLUMN host TEXT;
+    ALTER TABLE feeds ADD COLUMN publish_interval REAL;
+    ALTER TABLE feeds ADD COLUMN lease_owner TEXT;
+    ALTER TABLE feeds ADD COLUMN lease_until TEXT;
+    CREATE INDEX feeds_host_lease ON feeds(host, lease_until);
+    -- update_article and ON DELETE CASCADE find an article's bands through this
+    CREATE INDEX article_bands_article ON article_bands(article_id);
+    """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -116,11 +130,18 @@ def _translate(exc: sqlite3.Error, path: str) -> StoreError:
 def _removed_json(removed: Sequence[Removed]) -> str:
     return json.dumps(
         [
-            {k: v for k, v in (
-                ("reason", r.reason), ("text", r.text), ("position", r.position),
-                ("duplicate_of", r.duplicate_of), ("distance", r.distance),
-                ("overlap", r.overlap),
-            ) if v is not None}
+            {
+                k: v
+                for k, v in (
+                    ("reason", r.reason),
+                    ("text", r.text),
+                    ("position", r.position),
+                    ("duplicate_of", r.duplicate_of),
+                    ("distance", r.distance),
+                    ("overlap", r.overlap),
+                )
+                if v is not None
+            }
             for r in removed
         ],
         ensure_ascii=False,
@@ -130,8 +151,11 @@ def _removed_json(removed: Sequence[Removed]) -> str:
 def _removed_from(text: str) -> tuple[Removed, ...]:
     return tuple(
         Removed(
-            reason=d["reason"], text=d["text"], position=d.get("position", 0),
-            duplicate_of=d.get("duplicate_of"), distance=d.get("distance"),
+            reason=d["reason"],
+            text=d["text"],
+            position=d.get("position", 0),
+            duplicate_of=d.get("duplicate_of"),
+            distance=d.get("distance"),
             overlap=d.get("overlap"),
         )
         for d in json.loads(text)
@@ -154,9 +178,14 @@ class SQLiteTx:
             if name and row[1] != name:
                 self._c.execute("UPDATE feeds SET name = ? WHERE id = ?", (name, row[0]))
             return int(row[0])
-        cur = self._c.execute("INSERT INTO feeds (url, name) VALUES (?, ?)", (url, name))
+        cur = self._c.execute(
+            "INSERT INTO feeds (url, name, host) VALUES (?, ?, ?)", (url, name, feed_host(url))
+        )
         assert cur.lastrowid is not None
         return cur.lastrowid
+
+    def lock_keys(self, keys: Sequence[int]) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already makes every writer wait its turn."""
 
     def find_guid(self, feed_id: int, guid: str) -> tuple[int, str] | None:
         row = self._c.execute(
@@ -198,8 +227,12 @@ class SQLiteTx:
         ).fetchall()
         return [
             Candidate(
-                id=int(r[0]), simhash=from_signed64(r[1]), feed_url=r[2], title=r[3],
-                paragraphs=tuple(json.loads(r[4])), published=_dt(r[5]),
+                id=int(r[0]),
+                simhash=from_signed64(r[1]),
+                feed_url=r[2],
+                title=r[3],
+                paragraphs=tuple(json.loads(r[4])),
+                published=_dt(r[5]),
             )
             for r in rows
         ]
@@ -214,13 +247,25 @@ class SQLiteTx:
                    duplicate_of, dup_rule, dup_distance, dup_overlap)
                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (
-                feed_id, article.guid, article.url, article.canonical_url, article.title,
-                article.author, _iso(article.published), _iso(article.fetched), _ts(article),
+                feed_id,
+                article.guid,
+                article.url,
+                article.canonical_url,
+                article.title,
+                article.author,
+                _iso(article.published),
+                _iso(article.fetched),
+                _ts(article),
                 # A link record keeps no second body: only the canonical article does.
                 json.dumps(list(article.paragraphs) if canonical else [], ensure_ascii=False),
                 _removed_json(article.removed if canonical else ()),
-                to_signed64(article.simhash), article.fp_version, article.text_hash,
-                article.content_hash, verdict.duplicate_of, verdict.rule, verdict.distance,
+                to_signed64(article.simhash),
+                article.fp_version,
+                article.text_hash,
+                article.content_hash,
+                verdict.duplicate_of,
+                verdict.rule,
+                verdict.distance,
                 verdict.overlap,
             ),
         )
@@ -247,12 +292,19 @@ class SQLiteTx:
                    fp_version = ?, text_hash = ?, content_hash = ?
                WHERE id = ?""",
             (
-                article.url, article.canonical_url, article.title, article.author,
-                _iso(article.published), _ts(article),
+                article.url,
+                article.canonical_url,
+                article.title,
+                article.author,
+                _iso(article.published),
+                _ts(article),
                 json.dumps(list(article.paragraphs) if canonical else [], ensure_ascii=False),
                 _removed_json(article.removed if canonical else ()),
-                to_signed64(article.simhash), article.fp_version, article.text_hash,
-                article.content_hash, article_id,
+                to_signed64(article.simhash),
+                article.fp_version,
+                article.text_hash,
+                article.content_hash,
+                article_id,
             ),
         )
         if canonical:
@@ -262,13 +314,23 @@ class SQLiteTx:
     def update_feed(self, feed_id: int, update: FeedUpdate) -> None:
         failed = update.status == "error"
         sets = [
-            "last_fetch = ?", "last_status = ?", "http_status = ?", "error_code = ?", "error = ?",
-            "articles = articles + ?", "duplicates = duplicates + ?",
+            "last_fetch = ?",
+            "last_status = ?",
+            "http_status = ?",
+            "error_code = ?",
+            "error = ?",
+            "articles = articles + ?",
+            "duplicates = duplicates + ?",
             "consecutive_failures = " + ("consecutive_failures + 1" if failed else "0"),
         ]
         params: list[Any] = [
-            _iso(update.fetched_at), update.status, update.http_status, update.error_code,
-            update.error, update.new_articles, update.new_duplicates,
+            _iso(update.fetched_at),
+            update.status,
+            update.http_status,
+            update.error_code,
+            update.error,
+            update.new_articles,
+            update.new_duplicates,
         ]
         if not failed:
             sets.append("last_success = ?")
@@ -280,9 +342,86 @@ class SQLiteTx:
             sets.append("ttl_seconds = ?")
             params.append(update.ttl_seconds)
         if update.url is not None:
-            sets.append("url = ?")
-            params.append(update.url)
+            sets += ["url = ?", "host = ?"]
+            params += [update.url, feed_host(update.url)]
+        if update.next_check is not None:
+            sets += ["next_check = ?", "lease_owner = NULL", "lease_until = NULL"]
+            params.append(_iso(update.next_check))
+        if update.publish_interval is not None:
+            sets.append("publish_interval = ?")
+            params.append(update.publish_interval)
         self._c.execute(f"UPDATE feeds SET {', '.join(sets)} WHERE id = ?", [*params, feed_id])
+
+    def load_feeds(self, rows: Sequence[FeedRow]) -> None:
+        self._c.executemany(
+            """INSERT INTO feeds (id, url, name, etag, last_modified, last_fetch, last_success,
+                   last_status, http_status, error_code, error, consecutive_failures, articles,
+                   duplicates, ttl_seconds, next_check, host, publish_interval, lease_owner,
+                   lease_until)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            [
+                (
+                    r.id,
+                    r.url,
+                    r.name,
+                    r.cache.etag,
+                    r.cache.last_modified,
+                    _iso(r.last_fetch),
+                    _iso(r.last_success),
+                    r.last_status,
+                    r.http_status,
+                    r.error_code,
+                    r.error,
+                    r.consecutive_failures,
+                    r.articles,
+                    r.duplicates,
+                    r.ttl_seconds,
+                    _iso(r.next_check),
+                    feed_host(r.url),
+                    r.publish_interval,
+                    r.lease_owner,
+                    _iso(r.lease_until),
+                )
+                for r in rows
+            ],
+        )
+
+    def load_articles(self, records: Sequence[ArticleRecord]) -> None:
+        self._c.executemany(
+            """INSERT INTO articles (id, feed_id, guid, url, canonical_url, title, author,
+                   published, fetched, ts, paragraphs, removed, simhash, fp_version, text_hash,
+                   content_hash, duplicate_of, dup_rule, dup_distance, dup_overlap)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            [
+                (
+                    r.article.id,
+                    r.feed_id,
+                    r.article.guid,
+                    r.article.url,
+                    r.canonical_url,
+                    r.article.title,
+                    r.article.author,
+                    _iso(r.article.published),
+                    _iso(r.article.fetched),
+                    r.ts,
+                    json.dumps(list(r.article.paragraphs), ensure_ascii=False),
+                    _removed_json(r.article.removed),
+                    to_signed64(r.article.simhash),
+                    r.article.fp_version,
+                    r.text_hash,
+                    r.content_hash,
+                    r.article.duplicate_of,
+                    r.article.dup_rule,
+                    r.article.dup_distance,
+                    r.article.dup_overlap,
+                )
+                for r in records
+            ],
+        )
+        self._c.executemany(
+            "INSERT INTO article_bands (band, value, article_id) VALUES (?, ?, ?)",
+            [(band, value, r.article.id) for r in records for band, value in r.bands],
+        )
 
 
 class SQLiteStore:
@@ -334,6 +473,9 @@ class SQLiteStore:
                     )
                 for version in range(current + 1, SCHEMA_VERSION + 1):
                     self._conn.execute("BEGIN IMMEDIATE")
+                    if self._version() >= version:  # another process applied it meanwhile
+                        self._conn.execute("ROLLBACK")
+                        continue
                     try:
                         for statement in MIGRATIONS[version - 1].split(";"):
                             if statement.strip():
@@ -347,6 +489,13 @@ class SQLiteStore:
                         self._conn.execute("ROLLBACK")
                         raise
                 return SCHEMA_VERSION
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
+
+    def schema_version(self) -> int:
+        with self._lock:
+            try:
+                return self._version()
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from exc
 
@@ -382,10 +531,9 @@ class SQLiteStore:
                 raise
 
     def _rollback(self) -> None:
-        try:
+        # The failed statement may already have ended the transaction.
+        with contextlib.suppress(sqlite3.Error):
             self._conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # the failed statement may already have ended the transaction
 
     def ping(self) -> None:
         """Raise ``StoreError`` unless the store answers and can take a write lock."""
@@ -395,6 +543,49 @@ class SQLiteStore:
                 self._conn.execute("ROLLBACK")
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from exc
+
+    def claim(
+        self,
+        url: str,
+        name: str | None,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        *,
+        per_host: int = 0,
+    ) -> Claim:
+        with self.transaction() as tx:
+            feed_id = tx.feed_id(url, name)
+            c = self._conn
+            row = c.execute(
+                "SELECT next_check, lease_owner, lease_until, host FROM feeds WHERE id = ?",
+                (feed_id,),
+            ).fetchone()
+            next_check, holder, until, host = _dt(row[0]), row[1], _dt(row[2]), row[3]
+            if holder and holder != owner and until is not None and until > now:
+                return Claim(False, "leased", next_check, holder)
+            if next_check is not None and next_check > now:
+                return Claim(False, "not_due", next_check, holder)
+            if per_host > 0:
+                busy = c.execute(
+                    "SELECT count(*) FROM feeds WHERE host = ? AND id != ? AND lease_until > ?",
+                    (host, feed_id, _iso(now)),
+                ).fetchone()[0]
+                if busy >= per_host:
+                    return Claim(False, "host_busy", next_check, holder)
+            c.execute(
+                "UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                (owner, _iso(now + timedelta(seconds=lease_seconds)), feed_id),
+            )
+            return Claim(True, "", next_check, owner)
+
+    def release(self, url: str, owner: str) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "UPDATE feeds SET lease_owner = NULL, lease_until = NULL "
+                "WHERE url = ? AND lease_owner = ?",
+                (url, owner),
+            )
 
     # -- reading --------------------------------------------------------------------------
 
@@ -407,16 +598,31 @@ class SQLiteStore:
 
     _FEED_COLUMNS = (
         "id, url, name, etag, last_modified, last_fetch, last_success, last_status, http_status, "
-        "error_code, error, consecutive_failures, articles, duplicates, ttl_seconds, next_check"
+        "error_code, error, consecutive_failures, articles, duplicates, ttl_seconds, next_check, "
+        "publish_interval, lease_owner, lease_until"
     )
 
     @staticmethod
     def _feed_row(r: Sequence[Any]) -> FeedRow:
         return FeedRow(
-            id=r[0], url=r[1], name=r[2], cache=HttpCache(etag=r[3], last_modified=r[4]),
-            last_fetch=_dt(r[5]), last_success=_dt(r[6]), last_status=r[7], http_status=r[8],
-            error_code=r[9], error=r[10], consecutive_failures=r[11], articles=r[12],
-            duplicates=r[13], ttl_seconds=r[14], next_check=_dt(r[15]),
+            id=r[0],
+            url=r[1],
+            name=r[2],
+            cache=HttpCache(etag=r[3], last_modified=r[4]),
+            last_fetch=_dt(r[5]),
+            last_success=_dt(r[6]),
+            last_status=r[7],
+            http_status=r[8],
+            error_code=r[9],
+            error=r[10],
+            consecutive_failures=r[11],
+            articles=r[12],
+            duplicates=r[13],
+            ttl_seconds=r[14],
+            next_check=_dt(r[15]),
+            publish_interval=r[16],
+            lease_owner=r[17],
+            lease_until=_dt(r[18]),
         )
 
     def feeds(self) -> list[FeedRow]:
@@ -438,10 +644,23 @@ class SQLiteStore:
         fetched = _dt(r[8])
         assert fetched is not None
         return StoredArticle(
-            id=r[0], feed_url=r[1], feed_name=r[2], guid=r[3], url=r[4], title=r[5], author=r[6],
-            published=_dt(r[7]), fetched=fetched, paragraphs=tuple(json.loads(r[9])),
-            removed=_removed_from(r[10]), simhash=from_signed64(r[11]), fp_version=r[12],
-            duplicate_of=r[13], dup_rule=r[14], dup_distance=r[15], dup_overlap=r[16],
+            id=r[0],
+            feed_url=r[1],
+            feed_name=r[2],
+            guid=r[3],
+            url=r[4],
+            title=r[5],
+            author=r[6],
+            published=_dt(r[7]),
+            fetched=fetched,
+            paragraphs=tuple(json.loads(r[9])),
+            removed=_removed_from(r[10]),
+            simhash=from_signed64(r[11]),
+            fp_version=r[12],
+            duplicate_of=r[13],
+            dup_rule=r[14],
+            dup_distance=r[15],
+            dup_overlap=r[16],
         )
 
     def articles(
@@ -484,6 +703,42 @@ class SQLiteStore:
             (article_id,),
         )
         return [self._article_row(r) for r in rows]
+
+    def dump_articles(self) -> Iterator[ArticleRecord]:
+        """Every article row in id order with its bands: two ordered cursors merged, so memory
+        stays flat (``article_bands`` has no index on ``article_id``: one sorted scan beats a
+        scan per article)."""
+        with self._lock:
+            try:
+                rows = self._conn.execute(
+                    f"SELECT {self._ARTICLE_COLUMNS}, a.feed_id, a.canonical_url, a.ts, "
+                    "a.text_hash, a.content_hash FROM articles a JOIN feeds f ON f.id = a.feed_id "
+                    "ORDER BY a.id"
+                )
+                bands = self._conn.execute(
+                    "SELECT article_id, band, value FROM article_bands ORDER BY article_id, band"
+                )
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
+        try:
+            band = bands.fetchone()
+            for r in rows:
+                own: list[tuple[int, int]] = []
+                while band is not None and band[0] <= r[0]:
+                    if band[0] == r[0]:
+                        own.append((band[1], band[2]))
+                    band = bands.fetchone()
+                yield ArticleRecord(
+                    article=self._article_row(r),
+                    feed_id=r[17],
+                    canonical_url=r[18],
+                    ts=r[19],
+                    text_hash=r[20],
+                    content_hash=r[21],
+                    bands=tuple(own),
+                )
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
 
     def integrity_check(self) -> str:
         return str(self._query("PRAGMA integrity_check")[0][0])
