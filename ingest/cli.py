@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
+import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+import tomllib
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -56,36 +59,46 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ingest {__version__}")
     parser.add_argument("--config", metavar="PATH", help="configuration file (env INGEST_CONFIG)")
-    parser.add_argument("--db", metavar="URL", help="store: sqlite:///PATH or a path (env INGEST_DB)")
+    parser.add_argument(
+        "--db", metavar="URL", help="store: sqlite:///PATH or a path (env INGEST_DB)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     def command(name: str, help_: str, example: str) -> argparse.ArgumentParser:
         return sub.add_parser(
-            name, help=help_, description=help_, epilog=f"example:\n  {example}",
+            name,
+            help=help_,
+            description=help_,
+            epilog=f"example:\n  {example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
     p = command(
-        "fetch", "Fetch feeds once and store their new articles.",
+        "fetch",
+        "Fetch feeds once and store their new articles.",
         "ingest fetch 'Al Jazeera' https://example.org/rss.xml ./saved-feed.xml",
     )
     p.add_argument(
-        "targets", nargs="*", metavar="TARGET",
+        "targets",
+        nargs="*",
+        metavar="TARGET",
         help="a configured feed's name, an http(s) URL or a local feed file; none: every "
         "configured feed",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object per feed")
 
     p = command(
-        "clean", "Clean one article (HTML, or plain text with one paragraph per line).",
+        "clean",
+        "Clean one article (HTML, or plain text with one paragraph per line).",
         "ingest clean ../shared/seed-article.txt --explain",
     )
     p.add_argument("file", nargs="?", default="-", help="the article file; - or none: stdin")
     p.add_argument("--explain", action="store_true", help="also print what was removed, and why")
 
     p = command(
-        "export", "Print stored articles as JSON Lines.",
+        "export",
+        "Print stored articles as JSON Lines.",
         "ingest export --duplicates --since 2026-11-01 --feed 'BBC Arabic'",
     )
     p.add_argument("--duplicates", action="store_true", help="include near-duplicate link records")
@@ -94,6 +107,38 @@ def _parser() -> argparse.ArgumentParser:
 
     command("feeds", "List the configured feeds and their stored state.", "ingest feeds")
     command("migrate", "Create the store or bring its schema up to date.", "ingest migrate")
+
+    p = command(
+        "run",
+        "Run the daemon: fetch every configured feed on its own schedule until stopped.",
+        "ingest --config /etc/ingest/ingest.toml run --log-json",
+    )
+    p.add_argument("--log-json", action="store_true", help="log JSON lines instead of key=value")
+    p.add_argument("-v", "--verbose", action="store_true", help="also log skipped checks")
+
+    p = command(
+        "status",
+        "Show every feed's state: from the running daemon, else from the store.",
+        "ingest --config /etc/ingest/ingest.toml status --json",
+    )
+    p.add_argument("--json", action="store_true", help="print the JSON of the /status endpoint")
+
+    command(
+        "healthcheck",
+        "Exit 0 when the running daemon is ready, 1 otherwise (for probes).",
+        "ingest --config /etc/ingest/ingest.toml healthcheck || systemctl restart ingest",
+    )
+
+    p = command(
+        "opml",
+        "Import feeds from OPML into the configuration, or export them as OPML.",
+        "ingest --config config/ingest.toml opml import subscriptions.opml",
+    )
+    p.add_argument("action", choices=["import", "export"])
+    p.add_argument("file", nargs="?", help="import: the OPML file (- for stdin)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="import: show what would be added, change nothing"
+    )
     return parser
 
 
@@ -124,9 +169,7 @@ def resolve_targets(names: Sequence[str], settings: Settings) -> list[Target]:
     for name in names:
         if name in configured:
             targets.append(Target(name, configured[name].url))
-        elif name.startswith(("http://", "https://")):
-            targets.append(Target(name, name))
-        elif name.startswith("file://"):
+        elif name.startswith(("http://", "https://")) or name.startswith("file://"):
             targets.append(Target(name, name))
         elif Path(name).is_file():
             targets.append(Target(name, Path(name).resolve().as_uri()))
@@ -142,8 +185,12 @@ def _outcome_line(o: FeedOutcome) -> str:
         return f"error      {o.name}: {o.error_code}: {o.error}"
     if o.status == "not_modified":
         return f"unchanged  {o.name}: not modified (304)"
-    parts = [f"new={o.new}", f"near-duplicates={o.duplicates}", f"exact-duplicates={o.exact}",
-             f"unchanged={o.unchanged}"]
+    parts = [
+        f"new={o.new}",
+        f"near-duplicates={o.duplicates}",
+        f"exact-duplicates={o.exact}",
+        f"unchanged={o.unchanged}",
+    ]
     if o.updated:
         parts.append(f"updated={o.updated}")
     line = f"ok         {o.name}: " + " ".join(parts)
@@ -154,10 +201,19 @@ def _outcome_line(o: FeedOutcome) -> str:
 
 def _outcome_json(o: FeedOutcome) -> dict[str, Any]:
     return {
-        "feed": o.name, "url": o.url, "status": o.status, "new": o.new,
-        "near_duplicates": o.duplicates, "exact_duplicates": o.exact, "unchanged": o.unchanged,
-        "updated": o.updated, "http_status": o.http_status, "error_code": o.error_code,
-        "error": o.error, "warnings": list(o.warnings), "duration_ms": o.duration_ms,
+        "feed": o.name,
+        "url": o.url,
+        "status": o.status,
+        "new": o.new,
+        "near_duplicates": o.duplicates,
+        "exact_duplicates": o.exact,
+        "unchanged": o.unchanged,
+        "updated": o.updated,
+        "http_status": o.http_status,
+        "error_code": o.error_code,
+        "error": o.error,
+        "warnings": list(o.warnings),
+        "duration_ms": o.duration_ms,
     }
 
 
@@ -181,8 +237,10 @@ async def _fetch_all(
                 outcomes.append(outcome)
                 if progress:
                     sys.stderr.write("\r\x1b[K")
-                text = json.dumps(_outcome_json(outcome), ensure_ascii=False) if as_json else (
-                    _outcome_line(outcome)
+                text = (
+                    json.dumps(_outcome_json(outcome), ensure_ascii=False)
+                    if as_json
+                    else (_outcome_line(outcome))
                 )
                 print(text, file=out, flush=True)
                 if progress:
@@ -289,8 +347,9 @@ def cmd_feeds(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         stored = {row.url: row for row in store.feeds()}
     finally:
         store.close()
-    rows: list[tuple[str, str, Any]] = [(f.name, f.url, stored.pop(f.url, None))
-                                        for f in settings.feeds]
+    rows: list[tuple[str, str, Any]] = [
+        (f.name, f.url, stored.pop(f.url, None)) for f in settings.feeds
+    ]
     rows += [(row.name or row.url, row.url, row) for row in stored.values()]
     if not rows:
         print("no feeds configured or stored", file=out)
@@ -309,8 +368,10 @@ def cmd_feeds(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             file=out,
         )
         if row.cache.etag or row.cache.last_modified:
-            print(f"  etag: {row.cache.etag or '-'}  last-modified: "
-                  f"{row.cache.last_modified or '-'}", file=out)
+            print(
+                f"  etag: {row.cache.etag or '-'}  last-modified: {row.cache.last_modified or '-'}",
+                file=out,
+            )
     return 0
 
 
@@ -324,12 +385,157 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     return 0
 
 
+def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from ingest import logs  # noqa: PLC0415 - only the daemon needs these
+    from ingest.daemon import Daemon  # noqa: PLC0415
+
+    logs.setup(
+        "json" if args.log_json else settings.daemon.log_format,
+        logging.DEBUG if args.verbose else logging.INFO,
+    )
+    store = open_store(settings.db)
+    try:
+        if store.schema_version() == 0:
+            store.migrate()  # a new store: create it
+        store.check_schema()
+        daemon = Daemon(
+            settings,
+            store,
+            reload_settings=lambda: config.resolve(args.config, args.db, os.environ),
+        )
+        return asyncio.run(daemon.run())
+    finally:
+        store.close()
+
+
+def _daemon_get(settings: Settings, path: str) -> tuple[int, bytes] | None:
+    """GET a path of the running daemon's health endpoint; ``None`` when none answers."""
+    if not settings.daemon.health_address:
+        return None
+    host, port = config.parse_address(settings.daemon.health_address)
+    conn = http.client.HTTPConnection(host, port, timeout=3)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    answer = _daemon_get(settings, "/status")
+    if answer is not None and answer[0] == 200:
+        data = json.loads(answer[1])
+        if args.json:
+            print(json.dumps(data, ensure_ascii=False, indent=1), file=out)
+            return 0
+        d = data["daemon"]
+        state = "ready" if d["ready"] else f"not ready ({d['reason']})"
+        print(
+            f"daemon {d['owner']} (ingest {d['version']}): {state}, up {d['uptime_seconds']} s, "
+            f"{d['feeds']} feeds, {d['failing']} failing",
+            file=out,
+        )
+        for f in data["feeds"]:
+            outcome = f["outcome"] or "not fetched yet"
+            if f["error_code"]:
+                outcome += (
+                    f" ({f['error_code']}: {f['error']}; {f['consecutive_failures']} in a row)"
+                )
+            print(
+                f"{f['name']}: {outcome}; last success {f['last_success'] or '-'}; "
+                f"next run {f['next_run'] or '-'}; articles {f['articles']}, "
+                f"duplicates {f['duplicates']}"
+                + (f"; held by {f['lease_owner']}" if f["lease_owner"] else ""),
+                file=out,
+            )
+        return 0
+    print(
+        "no daemon answers at "
+        f"{settings.daemon.health_address or '(health endpoint off)'}; state from the store:",
+        file=sys.stderr,
+    )
+    if args.json:
+        store = _open(settings)
+        try:
+            rows = [
+                {
+                    "name": r.name,
+                    "url": r.url,
+                    "last_fetch": _iso(r.last_fetch),
+                    "last_success": _iso(r.last_success),
+                    "outcome": r.last_status,
+                    "error_code": r.error_code,
+                    "error": r.error,
+                    "consecutive_failures": r.consecutive_failures,
+                    "next_run": _iso(r.next_check),
+                    "articles": r.articles,
+                    "duplicates": r.duplicates,
+                    "lease_owner": r.lease_owner,
+                }
+                for r in store.feeds()
+            ]
+        finally:
+            store.close()
+        print(json.dumps({"daemon": None, "feeds": rows}, ensure_ascii=False, indent=1), file=out)
+        return 0
+    return cmd_feeds(args, settings, out)
+
+
+def cmd_healthcheck(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    answer = _daemon_get(settings, "/readyz")
+    if answer is None:
+        print(
+            f"not ready: no daemon answers at {settings.daemon.health_address or '(off)'}", file=out
+        )
+        return 1
+    print(answer[1].decode("utf-8", "replace").strip(), file=out)
+    return 0 if answer[0] == 200 else 1
+
+
+def cmd_opml(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from ingest import opml  # noqa: PLC0415
+
+    if args.action == "export":
+        print(opml.write_opml(settings.feeds, "ingest feeds", datetime.now(UTC)), file=out, end="")
+        return 0
+    if not args.file:
+        raise UsageError("opml import needs a FILE (or - for stdin)")
+    if not settings.source or settings.source.startswith("<"):
+        raise UsageError("opml import writes into the configuration: give --config PATH")
+    try:
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{args.file}: cannot read: {exc.strerror}") from exc
+    incoming = opml.read_opml(data, args.file)
+    add, skip = opml.new_feeds(settings.feeds, incoming)
+    for feed in skip:
+        print(f"skip  {feed.name} ({feed.url}): already configured", file=out)
+    for feed in add:
+        print(f"add   {feed.name} ({feed.url})", file=out)
+    if add and not args.dry_run:
+        path = Path(settings.source)
+        text = path.read_text(encoding="utf-8")
+        updated = text + ("" if text.endswith("\n") else "\n") + opml.toml_feeds(add)
+        config.settings_from_mapping(tomllib.loads(updated), settings.source)  # still valid?
+        path.write_text(updated, encoding="utf-8")
+    verb = "would add" if args.dry_run else "added"
+    print(f"{verb} {len(add)} feed(s), skipped {len(skip)}", file=out)
+    return 0
+
+
 COMMANDS = {
     "fetch": cmd_fetch,
     "clean": cmd_clean,
     "export": cmd_export,
     "feeds": cmd_feeds,
     "migrate": cmd_migrate,
+    "run": cmd_run,
+    "status": cmd_status,
+    "healthcheck": cmd_healthcheck,
+    "opml": cmd_opml,
 }
 
 
@@ -363,7 +569,3 @@ def main(
         # The reader went away (``ingest export | head``): not an error of ours.
         sys.stderr.close()
         return 0
-
-
-def _lines(items: Iterable[str]) -> str:
-    return "\n".join(items)

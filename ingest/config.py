@@ -1,4 +1,4 @@
-"""Configuration: a TOML file (plus ``--db`` / environment overrides) -> validated, frozen ``Settings``.
+"""Configuration: a TOML file plus ``--db`` / environment overrides -> frozen ``Settings``.
 
 Validation collects *every* problem before failing, each naming the file, the key and what is
 wrong, so a user fixes a broken file in one pass. ``ConfigError`` carries the list; the CLI
@@ -9,6 +9,7 @@ Layout of the file (see ``config/ingest.toml`` for a commented example)::
     [store]   db = "sqlite:///..." | "postgresql://..."
     [http]    timeouts, size and redirect limits, user agent, allowed networks, proxy
     [dedup]   thresholds of the near-duplicate decisions
+    [daemon]  scheduling bounds, stop deadline, health endpoint address, log format
     [[feeds]] name, url, and optional per-feed settings
 """
 
@@ -26,13 +27,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.errors import ConfigError
-from ingest.settings import DedupSettings, FeedSettings, HttpSettings, Settings
+from ingest.settings import DaemonSettings, DedupSettings, FeedSettings, HttpSettings, Settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def default_db_path() -> Path:
-    """Where the embedded store lives when nothing else says: ``$XDG_DATA_HOME/ingest/ingest.db``."""
+    """The embedded store when nothing else says: ``$XDG_DATA_HOME/ingest/ingest.db``."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "ingest" / "ingest.db"
 
@@ -49,12 +50,18 @@ class _Problems:
 
 
 def _type_name(value: object) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
-            dict: "table"}.get(type(value), type(value).__name__)
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "table",
+    }.get(type(value), type(value).__name__)
 
 
 def _convert(value: object, hint: object, key: str, problems: _Problems) -> Any:
-    """Check ``value`` against a field's type hint; return the converted value or ``None`` on error."""
+    """Check ``value`` against a field's type hint; the converted value, or ``None``."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
@@ -85,7 +92,7 @@ def _convert(value: object, hint: object, key: str, problems: _Problems) -> Any:
         return None
     if origin is tuple and args and args[-1] is Ellipsis:  # the allowed networks
         if not isinstance(value, list):
-            problems.add(key, f"expected an array of networks like \"127.0.0.0/8\", got {value!r}")
+            problems.add(key, f'expected an array of networks like "127.0.0.0/8", got {value!r}')
             return None
         nets: list[Network] = []
         for i, item in enumerate(value):
@@ -166,7 +173,9 @@ def _feeds(value: object, problems: _Problems) -> tuple[FeedSettings, ...]:
             if not name.strip():
                 problems.add(f"{where}.name", "must not be empty")
             elif name in seen:
-                problems.add(f"{where}.name", f"duplicate feed name {name!r} (also feeds[{seen[name]}])")
+                problems.add(
+                    f"{where}.name", f"duplicate feed name {name!r} (also feeds[{seen[name]}])"
+                )
             else:
                 seen[name] = i
         if isinstance(url, str):
@@ -179,10 +188,40 @@ def _feeds(value: object, problems: _Problems) -> tuple[FeedSettings, ...]:
     return tuple(feeds)
 
 
+def parse_address(text: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for IPv6) -> (host, port); ``ValueError`` when malformed."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected host:port, got {text!r}")
+    host = host.strip("[]")
+    if not host:
+        raise ValueError(f"no host in {text!r}")
+    if ":" in host:
+        ipaddress.ip_address(host)  # an IPv6 literal must be a valid one
+    return host, int(port)
+
+
+def _check_daemon(kwargs: Mapping[str, Any], problems: _Problems) -> None:
+    defaults = DaemonSettings()
+    lo = kwargs.get("min_interval", defaults.min_interval)
+    hi = kwargs.get("max_interval", defaults.max_interval)
+    if isinstance(lo, float) and isinstance(hi, float) and lo > hi:
+        problems.add("daemon.min_interval", f"must not exceed daemon.max_interval ({lo} > {hi})")
+    if kwargs.get("log_format", "text") not in ("text", "json"):
+        got = kwargs["log_format"]
+        problems.add("daemon.log_format", f'expected "text" or "json", got {got!r}')
+    address = kwargs.get("health_address")
+    if address:
+        try:
+            parse_address(address)
+        except ValueError as exc:
+            problems.add("daemon.health_address", str(exc))
+
+
 def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> Settings:
     """Validate a parsed TOML document; raise ``ConfigError`` listing every problem."""
     problems = _Problems(source)
-    known = {"store", "http", "dedup", "feeds"}
+    known = {"store", "http", "dedup", "daemon", "feeds"}
     for key in data:
         if key not in known:
             problems.add(key, f"unknown section (known: {', '.join(sorted(known))})")
@@ -216,6 +255,9 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> 
         value = dedup_kwargs.get(key)
         if isinstance(value, int) and value > 64:
             problems.add(f"dedup.{key}", f"must be at most 64 (bits), got {value}")
+    daemon_kwargs = _section(DaemonSettings, data.get("daemon"), "daemon", problems)
+    _positive(daemon_kwargs, "daemon", problems)
+    _check_daemon(daemon_kwargs, problems)
     feeds = _feeds(data.get("feeds"), problems)
     if problems.items:
         raise ConfigError(problems.items)
@@ -223,6 +265,7 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> 
         db=db or f"sqlite:///{default_db_path()}",
         http=HttpSettings(**http_kwargs),
         dedup=DedupSettings(**dedup_kwargs),
+        daemon=DaemonSettings(**daemon_kwargs),
         feeds=feeds,
         source=source,
     )

@@ -168,3 +168,6 @@ class FeedOutcome:
     warnings: tuple[str, ...] = ()
     http_status: int | None = None
     duration_ms: int = 0
+    next_check: datetime | None = None
+    removed: tuple[tuple[str, int], ...] = ()
+    """How many pieces each reason removed from the new articles, e.g. ``("ad_marker", 2)``."""

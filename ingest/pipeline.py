@@ -22,22 +22,28 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from ingest.clean import clean_any, clean_title
 from ingest.dedupe import article_fingerprint, decide_article, dedupe_paragraphs, text_hash
 from ingest.errors import FeedError, FetchError, StoreError
 from ingest.fetch import Fetcher
 from ingest.fingerprint import FINGERPRINT_VERSION, bands
-from ingest.models import Article, Entry, Fetched, FeedOutcome, ParsedFeed, Verdict
+from ingest.models import Article, Entry, FeedOutcome, Fetched, HttpCache, ParsedFeed, Verdict
 from ingest.parse import parse_feed
+from ingest.schedule import FetchResult, SchedulePolicy, next_check_at, publish_interval
 from ingest.settings import DedupSettings, Settings
-from ingest.store.base import FeedUpdate, Store, Tx
+from ingest.store.base import FeedRow, FeedUpdate, Store, Tx
 from ingest.urls import canonical_url, safe_link
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -51,6 +57,8 @@ class Target:
 
     name: str
     url: str
+    policy: SchedulePolicy | None = None
+    """Per-feed scheduling bounds; ``None`` uses the daemon's."""
 
 
 def _digest(*parts: str) -> str:
@@ -69,7 +77,8 @@ def prepare(entry: Entry, feed_url: str, fetched_at: datetime, dedup: DedupSetti
     canonical = canonical_url(url)
     paragraphs = cleaned.paragraphs
     # No GUID: a stable key from what identifies the item (its link, else its title and text).
-    guid = entry.guid or (f"url:{canonical}" if canonical else f"hash:{_digest(title, *paragraphs)}")
+    fallback = f"url:{canonical}" if canonical else f"hash:{_digest(title, *paragraphs)}"
+    guid = entry.guid or fallback
     return Article(
         feed_url=feed_url,
         guid=guid[:2000],
@@ -95,6 +104,8 @@ class StoreCounts:
     exact: int = 0
     unchanged: int = 0
     updated: int = 0
+    removed: tuple[tuple[str, int], ...] = ()
+    """Pieces removed from the new canonical articles, by reason."""
 
 
 def decide(tx: Tx, article: Article, dedup: DedupSettings) -> Verdict:
@@ -111,13 +122,31 @@ def decide(tx: Tx, article: Article, dedup: DedupSettings) -> Verdict:
     return decide_article(article.paragraphs, article.simhash, candidates, dedup)
 
 
+def lock_keys(articles: Sequence[Article]) -> list[int]:
+    """The dedup lock keys of a batch, sorted (see ``Tx.lock_keys``): every band a lookup will
+    read, and the canonical URLs and text hashes, as signed 64-bit integers."""
+    keys: set[int] = set()
+    for article in articles:
+        keys.update((i << 16 | value) + 1 for i, value in enumerate(bands(article.simhash)))
+        for text in (article.canonical_url, article.text_hash):
+            if text:
+                keys.add(
+                    int.from_bytes(
+                        hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
+                    )
+                )
+    return sorted(keys)
+
+
 def store_articles(
     tx: Tx, feed_id: int, articles: Sequence[Article], dedup: DedupSettings
 ) -> StoreCounts:
     """Write one feed's articles inside ``tx``: new, link records, edits; skip what is stored."""
     new = near = exact = unchanged = updated = 0
+    removed: Counter[str] = Counter()
+    tx.lock_keys(lock_keys(articles))
     epoch = datetime.min.replace(tzinfo=UTC)
-    for article in sorted(articles, key=lambda a: (a.published or a.fetched or epoch)):
+    for article in sorted(articles, key=lambda a: a.published or a.fetched or epoch):
         existing = tx.find_guid(feed_id, article.guid)
         if existing is not None:
             if existing[1] == article.content_hash:
@@ -130,15 +159,20 @@ def store_articles(
         tx.insert_article(feed_id, article, bands(article.simhash), verdict)
         if verdict.kind == "new":
             new += 1
+            removed.update(r.reason for r in article.removed)
         elif verdict.kind == "exact":
             exact += 1
         else:
             near += 1
-    return StoreCounts(new, near, exact, unchanged, updated)
+    return StoreCounts(new, near, exact, unchanged, updated, tuple(sorted(removed.items())))
 
 
 class Pipeline:
-    """Fetches targets concurrently and ingests each into the store on one writer thread."""
+    """Fetches targets concurrently and ingests each into the store on one writer thread.
+
+    Every outcome, failures included, is written to the feed's row together with when the feed
+    is due next (``schedule.next_check_at``), which also releases a daemon's lease on it.
+    """
 
     def __init__(
         self,
@@ -147,91 +181,179 @@ class Pipeline:
         fetcher: Fetcher,
         *,
         clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.fetcher = fetcher
         self.clock = clock
+        self.rng = rng or random.Random()
+        daemon = settings.daemon
+        self.policy = SchedulePolicy(
+            min_interval=daemon.min_interval,
+            max_interval=daemon.max_interval,
+            backoff_base=daemon.backoff_base,
+            jitter=daemon.jitter,
+        )
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
 
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store call on the writer thread (the store wants one writer at a time)."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+
     async def run(self, target: Target) -> FeedOutcome:
         """Fetch and ingest one feed; every failure ends up in the returned outcome."""
         started = time.monotonic()
-        loop = asyncio.get_running_loop()
         try:
-            row = await loop.run_in_executor(self._writer, self.store.feed, target.url)
-            cache = row.cache if row else None
+            row = await self.call(self.store.feed, target.url)
             try:
-                fetched = await self.fetcher.fetch(target.url, cache) if cache else (
-                    await self.fetcher.fetch(target.url)
-                )
+                fetched = await self.fetcher.fetch(target.url, row.cache if row else HttpCache())
             except FetchError as exc:
-                return await loop.run_in_executor(
-                    self._writer, self._record_error, target, exc, started
-                )
-            return await loop.run_in_executor(
-                self._writer, self._ingest, target, fetched, started
-            )
+                return await self.call(self._record_error, target, row, exc, started)
+            return await self.call(self._ingest, target, row, fetched, started)
         except StoreError as exc:
             return FeedOutcome(
-                name=target.name, url=target.url, status="error", error_code=exc.code,
-                error=exc.message, duration_ms=_ms(started),
+                name=target.name,
+                url=target.url,
+                status="error",
+                error_code=exc.code,
+                error=exc.message,
+                duration_ms=_ms(started),
             )
 
-    def _record_error(self, target: Target, exc: FeedError, started: float) -> FeedOutcome:
+    def _next_check(self, target: Target, result: FetchResult, now: datetime) -> datetime:
+        return next_check_at(result, now, self.rng.random(), target.policy or self.policy)
+
+    def _record_error(
+        self, target: Target, row: FeedRow | None, exc: FeedError, started: float
+    ) -> FeedOutcome:
+        now = self.clock()
         status = getattr(exc, "status", None)
+        retry = getattr(exc, "retry_after", None)
+        failures = (row.consecutive_failures if row else 0) + 1
+        next_check = self._next_check(
+            target,
+            FetchResult(
+                "error",
+                consecutive_failures=failures,
+                http_status=status,
+                headers={"retry-after": retry} if retry else None,
+            ),
+            now,
+        )
         with self.store.transaction() as tx:
             feed_id = tx.feed_id(target.url, target.name)
             tx.update_feed(
                 feed_id,
                 FeedUpdate(
-                    fetched_at=self.clock(), status="error", http_status=status,
-                    error_code=exc.code, error=exc.message,
+                    fetched_at=now,
+                    status="error",
+                    http_status=status,
+                    error_code=exc.code,
+                    error=exc.message,
+                    next_check=next_check,
                 ),
             )
         return FeedOutcome(
-            name=target.name, url=target.url, status="error", error_code=exc.code,
-            error=exc.message, http_status=status, duration_ms=_ms(started),
+            name=target.name,
+            url=target.url,
+            status="error",
+            error_code=exc.code,
+            error=exc.message,
+            http_status=status,
+            duration_ms=_ms(started),
+            next_check=next_check,
         )
 
-    def _ingest(self, target: Target, fetched: Fetched, started: float) -> FeedOutcome:
+    def _ingest(
+        self, target: Target, row: FeedRow | None, fetched: Fetched, started: float
+    ) -> FeedOutcome:
         now = self.clock()
+        known_interval = row.publish_interval if row else None
         if fetched.not_modified:
+            next_check = self._next_check(
+                target,
+                FetchResult(
+                    "not_modified",
+                    http_status=304,
+                    headers=fetched.headers,
+                    ttl_seconds=row.ttl_seconds if row else None,
+                    publish_interval=known_interval,
+                ),
+                now,
+            )
             with self.store.transaction() as tx:
                 feed_id = tx.feed_id(target.url, target.name)
                 tx.update_feed(
                     feed_id,
-                    FeedUpdate(fetched_at=now, status="not_modified", http_status=304,
-                               cache=fetched.cache),
+                    FeedUpdate(
+                        fetched_at=now,
+                        status="not_modified",
+                        http_status=304,
+                        cache=fetched.cache,
+                        next_check=next_check,
+                    ),
                 )
             return FeedOutcome(
-                name=target.name, url=target.url, status="not_modified", http_status=304,
+                name=target.name,
+                url=target.url,
+                status="not_modified",
+                http_status=304,
                 duration_ms=_ms(started),
+                next_check=next_check,
             )
         try:
             parsed: ParsedFeed = parse_feed(fetched.body, fetched.headers, url=target.url)
         except FeedError as exc:
-            return self._record_error(target, exc, started)
+            return self._record_error(target, row, exc, started)
         articles = [prepare(e, target.url, now, self.settings.dedup) for e in parsed.entries]
+        interval = publish_interval([e.published for e in parsed.entries if e.published])
+        interval = interval or known_interval
+        next_check = self._next_check(
+            target,
+            FetchResult(
+                "ok",
+                http_status=fetched.status,
+                headers=fetched.headers,
+                ttl_seconds=parsed.ttl_seconds,
+                publish_interval=interval,
+            ),
+            now,
+        )
         with self.store.transaction() as tx:
             feed_id = tx.feed_id(target.url, target.name)
             counts = store_articles(tx, feed_id, articles, self.settings.dedup)
             tx.update_feed(
                 feed_id,
                 FeedUpdate(
-                    fetched_at=now, status="ok", http_status=fetched.status, cache=fetched.cache,
-                    ttl_seconds=parsed.ttl_seconds, new_articles=counts.new,
+                    fetched_at=now,
+                    status="ok",
+                    http_status=fetched.status,
+                    cache=fetched.cache,
+                    ttl_seconds=parsed.ttl_seconds,
+                    new_articles=counts.new,
                     new_duplicates=counts.near + counts.exact,
+                    next_check=next_check,
+                    publish_interval=interval,
                 ),
             )
         return FeedOutcome(
-            name=target.name, url=target.url, status="ok", new=counts.new,
-            duplicates=counts.near, exact=counts.exact, unchanged=counts.unchanged,
-            updated=counts.updated, warnings=parsed.warnings, http_status=fetched.status,
+            name=target.name,
+            url=target.url,
+            status="ok",
+            new=counts.new,
+            duplicates=counts.near,
+            exact=counts.exact,
+            unchanged=counts.unchanged,
+            updated=counts.updated,
+            warnings=parsed.warnings,
+            http_status=fetched.status,
             duration_ms=_ms(started),
+            next_check=next_check,
+            removed=counts.removed,
         )
 
 

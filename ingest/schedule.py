@@ -17,6 +17,7 @@ No clock, no randomness and no settings are read here: all are arguments.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -60,7 +61,7 @@ class FetchResult:
 def publish_interval(published: Sequence[datetime], *, keep: int = 20) -> float | None:
     """The median gap between the newest ``keep`` item dates, or ``None`` without enough dates."""
     dates = sorted(published, reverse=True)[:keep]
-    gaps = [(a - b).total_seconds() for a, b in zip(dates, dates[1:], strict=False)]
+    gaps = [(a - b).total_seconds() for a, b in itertools.pairwise(dates)]
     gaps = [g for g in gaps if g > 0]
     if len(gaps) < 2:
         return None

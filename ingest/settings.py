@@ -41,6 +41,26 @@ class DedupSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    min_interval: float = 300.0
+    """Seconds: no feed is checked more often than this."""
+    max_interval: float = 6 * 3600.0
+    """Seconds: every feed, failing ones included, is checked at least this often."""
+    backoff_base: float = 300.0
+    """Seconds before the first retry of a failing feed; doubles per failure up to max_interval."""
+    jitter: float = 0.1
+    """Fraction of an interval added at random so feeds do not fire in lockstep."""
+    stop_timeout: float = 20.0
+    """Seconds in-flight fetches get to finish after SIGTERM (keep below TimeoutStopSec)."""
+    health_address: str = "127.0.0.1:8425"
+    """host:port of /healthz, /readyz, /status, /metrics; "" turns the endpoint off."""
+    per_feed_metrics: bool = True
+    """Export a last-success timestamp per feed (one series per feed, labelled by name)."""
+    log_format: str = "text"
+    """"text" (key=value) or "json": one line per event on stderr."""
+
+
+@dataclass(frozen=True, slots=True)
 class FeedSettings:
     name: str
     url: str
@@ -55,6 +75,7 @@ class Settings:
     """Database URL; ``config.py`` fills in the documented default path."""
     http: HttpSettings = field(default_factory=HttpSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
     feeds: tuple[FeedSettings, ...] = ()
     source: str | None = None
     """The configuration file these settings came from, if any."""

@@ -42,8 +42,14 @@ def test_clean_seed_article_prints_twelve_paragraphs() -> None:
     assert sum("تجنبت الجزائر التصويت" in p for p in paragraphs) == 1
     assert sum("علاقات عسكرية جيدة" in p for p in paragraphs) == 1
     seed = [line for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()]
-    others = [line for line in seed if not line.startswith("[ad_") and line != "المصدر"
-              and "تجنبت الجزائر التصويت" not in line and "علاقات عسكرية جيدة" not in line]
+    others = [
+        line
+        for line in seed
+        if not line.startswith("[ad_")
+        and line != "المصدر"
+        and "تجنبت الجزائر التصويت" not in line
+        and "علاقات عسكرية جيدة" not in line
+    ]
     assert len(others) == 10
     for line in others:  # the other ten, unchanged
         assert line in paragraphs
@@ -81,16 +87,38 @@ def test_seed_story_and_its_syndicated_copy(tmp_path: Path) -> None:
     assert len(canonical) == 1 and len(links) == 1
     assert links[0]["duplicate_of"] == canonical[0]["id"]
     assert links[0]["paragraphs"] == []
-    assert canonical[0]["feed"] == FEED_A.resolve().as_uri()
-    assert len(canonical[0]["paragraphs"]) == 12  # type: ignore[arg-type]
-    assert {r["reason"] for r in canonical[0]["removed"]} == {  # type: ignore[union-attr]
-        "ad_marker", "source_trailer", "near_duplicate"}
+    # The feeds are fetched concurrently: the copy stored first is the canonical one.
+    by_feed = {a["feed"]: a for a in articles}
+    assert set(by_feed) == {FEED_A.resolve().as_uri(), FEED_B.resolve().as_uri()}
+    scraper = by_feed[FEED_A.resolve().as_uri()]
+    assert scraper["published"] == "2024-12-07T09:15:00Z"
+    assert scraper["url"] == (
+        "https://scraper.example/2024/12/07/algeria-us-dialogue/?utm_source=rss&utm_medium=feed"
+    )
+    if scraper["duplicate_of"] is None:
+        assert len(scraper["paragraphs"]) == 12  # type: ignore[arg-type]
+        assert {r["reason"] for r in scraper["removed"]} == {  # type: ignore[union-attr]
+            "ad_marker",
+            "source_trailer",
+            "near_duplicate",
+        }
+    else:
+        assert len(canonical[0]["paragraphs"]) == 13  # type: ignore[arg-type]
     assert len(str(canonical[0]["simhash"])) == 16
-    assert canonical[0]["published"] == "2024-12-07T09:15:00Z"
-    assert canonical[0]["url"] == (
-        "https://scraper.example/2024/12/07/algeria-us-dialogue/?utm_source=rss&utm_medium=feed")
-    for field in ("id", "feed", "url", "guid", "title", "published", "fetched", "paragraphs",
-                  "simhash", "duplicate_of", "removed"):
+    assert links[0]["duplicate_rule"] == "simhash" and links[0]["distance"] is not None
+    for field in (
+        "id",
+        "feed",
+        "url",
+        "guid",
+        "title",
+        "published",
+        "fetched",
+        "paragraphs",
+        "simhash",
+        "duplicate_of",
+        "removed",
+    ):
         assert field in canonical[0]
     # Without --duplicates only the canonical article is exported.
     assert [a["id"] for a in export(db)] == [canonical[0]["id"]]
@@ -116,7 +144,9 @@ def test_fetch_json_and_failure_exit_code(tmp_path: Path) -> None:
     assert code == 0 and "not_a_feed" in text and "consecutive failures: 1" in text
 
 
-def test_unknown_target_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_target_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run("--db", str(tmp_path / "x.db"), "fetch", "no-such-feed") == (2, "")
     assert "neither a configured feed" in capsys.readouterr().err
 
@@ -124,7 +154,10 @@ def test_unknown_target_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureF
 def test_python_dash_m_works(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ingest", "--db", str(tmp_path / "x.db"), "clean", str(SEED)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 12
@@ -133,8 +166,13 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
 @pytest.mark.skipif(not (SHARED / "feeds").is_dir(), reason="../shared/feeds is absent")
 def test_real_feeds_ingest_with_residue_removed(tmp_path: Path) -> None:
     db = tmp_path / "real.db"
-    code, text = run("--db", str(db), "fetch", str(SHARED / "feeds" / "hespress.xml"),
-                     str(SHARED / "feeds" / "al-jazeera.xml"))
+    code, text = run(
+        "--db",
+        str(db),
+        "fetch",
+        str(SHARED / "feeds" / "hespress.xml"),
+        str(SHARED / "feeds" / "al-jazeera.xml"),
+    )
     assert code == 0, text
     articles = export(db, "--duplicates")
     assert len(articles) == 20

@@ -18,9 +18,20 @@ def test_shipped_example_loads_with_real_feeds() -> None:
     settings = config.load(ROOT / "config" / "ingest.toml")
     names = [f.name for f in settings.feeds]
     assert len(names) >= 12
-    for outlet in ("Al Jazeera", "BBC Arabic", "Sky News Arabia", "Al Arabiya", "France 24 Arabic",
-                   "CNN Arabic", "RT Arabic", "Asharq Al-Awsat", "Independent Arabia", "Hespress",
-                   "Enab Baladi", "Arabi21"):
+    for outlet in (
+        "Al Jazeera",
+        "BBC Arabic",
+        "Sky News Arabia",
+        "Al Arabiya",
+        "France 24 Arabic",
+        "CNN Arabic",
+        "RT Arabic",
+        "Asharq Al-Awsat",
+        "Independent Arabia",
+        "Hespress",
+        "Enab Baladi",
+        "Arabi21",
+    ):
         assert outlet in names
     assert all(f.url.startswith("https://") for f in settings.feeds)
     assert settings.db.startswith("sqlite:///") and settings.db.endswith("ingest.db")
@@ -64,7 +75,9 @@ surprise = 1
     assert len(problems) == 8
 
 
-def test_cli_exits_2_naming_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_exits_2_naming_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[[feeds]]\nname = 3\nurl = "https://x.example"\n', encoding="utf-8")
     assert main(["--config", str(path), "feeds"]) == 2

@@ -51,10 +51,17 @@ def test_feedparser_is_never_given_a_string() -> None:
     assert calls, "parse.py must call feedparser.parse"
     tree = ast.parse(source)
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "parse" and getattr(node.func.value, "id", "") == "feedparser"):
-            assert not (node.args and isinstance(node.args[0], ast.Constant)
-                        and isinstance(node.args[0].value, str))
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "parse"
+            and getattr(node.func.value, "id", "") == "feedparser"
+        ):
+            assert not (
+                node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            )
 
 
 def test_readme_documents_every_command() -> None:
@@ -62,14 +69,21 @@ def test_readme_documents_every_command() -> None:
     from ingest.cli import COMMANDS
 
     for name in COMMANDS:
-        assert re.search(rf"`[^`]*ingest[^`]* {name}\b", readme), f"README never shows `ingest {name}`"
+        assert re.search(rf"`[^`]*ingest[^`]* {name}\b", readme), (
+            f"README never shows `ingest {name}`"
+        )
 
 
 def test_help_works_for_every_command() -> None:
     from ingest.cli import COMMANDS
 
     for name in COMMANDS:
-        result = subprocess.run([sys.executable, "-m", "ingest", name, "--help"],
-                                capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "ingest", name, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         assert "example" in result.stdout

@@ -17,8 +17,9 @@ from ingest.schedule import (
 )
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-POLICY = SchedulePolicy(min_interval=300, max_interval=6 * 3600, backoff_base=300, jitter=0.1,
-                        hint_cap=86400)
+POLICY = SchedulePolicy(
+    min_interval=300, max_interval=6 * 3600, backoff_base=300, jitter=0.1, hint_cap=86400
+)
 NO_JITTER = SchedulePolicy(min_interval=300, max_interval=6 * 3600, backoff_base=300, jitter=0.0)
 
 
@@ -77,11 +78,13 @@ def test_backoff_doubles_and_caps_and_never_gives_up() -> None:
 
 
 def test_retry_after_on_error_overrides_backoff() -> None:
-    result = FetchResult("error", consecutive_failures=1, http_status=429,
-                         headers={"retry-after": "7200"})
+    result = FetchResult(
+        "error", consecutive_failures=1, http_status=429, headers={"retry-after": "7200"}
+    )
     assert wait(result) == 7200
-    result = FetchResult("error", consecutive_failures=1, http_status=503,
-                         headers={"retry-after": "10"})
+    result = FetchResult(
+        "error", consecutive_failures=1, http_status=503, headers={"retry-after": "10"}
+    )
     assert wait(result) == 300  # the back-off is longer than what the server asked
 
 
