@@ -130,6 +130,20 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p = command(
+        "copy",
+        "Copy a whole store into a new one, e.g. from SQLite into PostgreSQL.",
+        "ingest copy --from sqlite:///ingest.db --to postgresql://ingest@db.internal/ingest",
+    )
+    p.add_argument("--from", dest="source", required=True, metavar="URL", help="the store to read")
+    p.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="URL",
+        help="the new store (created and migrated; must hold no feeds)",
+    )
+
+    p = command(
         "opml",
         "Import feeds from OPML into the configuration, or export them as OPML.",
         "ingest --config config/ingest.toml opml import subscriptions.opml",
@@ -495,6 +509,28 @@ def cmd_healthcheck(args: argparse.Namespace, settings: Settings, out: TextIO) -
     return 0 if answer[0] == 200 else 1
 
 
+def cmd_copy(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from ingest.store.copy import copy_store  # noqa: PLC0415
+
+    source = open_store(args.source, create=False)
+    try:
+        source.check_schema()
+        target = open_store(args.target)
+        try:
+            target.migrate()
+            report = copy_store(source, target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    print(
+        f"copied {report.feeds} feeds, {report.articles} articles, {report.links} link records "
+        f"and {report.bands} fingerprint bands from {source.url} to {target.url}",
+        file=out,
+    )
+    return 0
+
+
 def cmd_opml(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from ingest import opml  # noqa: PLC0415
 
@@ -535,6 +571,7 @@ COMMANDS = {
     "run": cmd_run,
     "status": cmd_status,
     "healthcheck": cmd_healthcheck,
+    "copy": cmd_copy,
     "opml": cmd_opml,
 }
 

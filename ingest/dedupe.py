@@ -13,8 +13,9 @@ Paragraph rule (``dedupe_paragraphs``), for a paragraph P and an earlier *kept* 
   exact match it is dropped only when its stem set overlaps K's by at least
   ``SHORT_PARAGRAPH_MIN_OVERLAP`` with ``SHORT_PARAGRAPH_MIN_SHARED`` stems in common.
 
-The first occurrence stays; when several kept paragraphs match, the one with the highest
-overlap (then the smallest distance, then the earliest) is named in ``duplicate_of``.
+The first occurrence stays; an exact repeat names the first kept paragraph with the same text,
+otherwise the matching kept paragraph with the highest overlap (then the smallest distance,
+then the earliest) is named in ``duplicate_of``.
 
 Article rule (``decide_article``): among the stored candidates, the nearest one with
 ``distance <= article_max_distance`` and ``jaccard(stems) >= article_min_overlap`` makes the
@@ -40,6 +41,11 @@ SHORT_PARAGRAPH_MIN_OVERLAP = 0.8
 with 2 to 4 stems that means the same stems, give or take one extra word on one side."""
 SHORT_PARAGRAPH_MIN_SHARED = 2
 """...and only when at least this many stems are shared: one common word proves nothing."""
+
+MAX_NEAR_COMPARED = 200
+"""Near duplicates are looked for among the first this many kept paragraphs of an item (real
+articles have a few dozen); later ones are still checked for exact repeats. It keeps hostile
+input with tens of thousands of paragraphs linear in time."""
 
 _OVERLAP_DIGITS = 4  # overlaps are recorded rounded, so stored explanations are stable
 
@@ -78,20 +84,20 @@ def _paragraph_match(
     """``(reason, distance, overlap)`` when ``new`` repeats ``kept``, else ``None``."""
     if new.key and new.key == kept.key:
         return "exact_duplicate", 0, 1.0
-    overlap = jaccard(new.stems, kept.stems)
-    if overlap == 0.0:
+    if not new.stems or not kept.stems:
         return None
     dist = fingerprint.distance(new.fp, kept.fp)
     short = min(len(new.stems), len(kept.stems)) < settings.paragraph_min_tokens
+    if not short and dist > settings.paragraph_max_distance:
+        return None  # the cheap test first: most pairs end here
+    overlap = jaccard(new.stems, kept.stems)
     if short:
         matched = (
             overlap >= SHORT_PARAGRAPH_MIN_OVERLAP
             and len(new.stems & kept.stems) >= SHORT_PARAGRAPH_MIN_SHARED
         )
     else:
-        matched = (
-            dist <= settings.paragraph_max_distance and overlap >= settings.paragraph_min_overlap
-        )
+        matched = overlap >= settings.paragraph_min_overlap
     return ("near_duplicate", dist, overlap) if matched else None
 
 
@@ -121,11 +127,19 @@ def dedupe_paragraphs(cleaned: Cleaned, settings: DedupSettings) -> Cleaned:
     if len(positions) != len(cleaned.paragraphs):
         positions = tuple(range(len(cleaned.paragraphs)))
     kept: list[tuple[int, str, _Features]] = []
+    first_with_key: dict[str, int] = {}  # normalised text -> index in kept
     removed = list(cleaned.removed)
     for position, text in zip(positions, cleaned.paragraphs, strict=True):
         features = _features(text)
-        match = _best_match(features, [other for _, _, other in kept], settings)
+        exact = first_with_key.get(features.key) if features.key else None
+        if exact is not None:
+            match: tuple[int, str, int, float] | None = (exact, "exact_duplicate", 0, 1.0)
+        else:
+            compared = [other for _, _, other in kept[:MAX_NEAR_COMPARED]]
+            match = _best_match(features, compared, settings)
         if match is None:
+            if features.key:
+                first_with_key.setdefault(features.key, len(kept))
             kept.append((position, text, features))
             continue
         index, reason, dist, overlap = match

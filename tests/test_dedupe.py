@@ -191,6 +191,19 @@ def test_overlap_is_required_besides_distance() -> None:
     assert result.removed == ()
 
 
+def test_many_paragraphs_are_bounded_in_time() -> None:
+    rng = random.Random(3)
+    words = " ".join(seed_paragraphs() + UNRELATED).split()
+    paragraphs = tuple(" ".join(rng.choices(words, k=8)) for _ in range(10_000))
+    start = time.perf_counter()
+    result = dedupe.dedupe_paragraphs(Cleaned(paragraphs=paragraphs + paragraphs[:50]), MEASURED)
+    assert time.perf_counter() - start < 15
+    assert len(result.paragraphs) + len(result.removed) == 10_050
+    assert [r.duplicate_of for r in result.removed[-50:]] == [
+        result.positions[result.paragraphs.index(p)] for p in paragraphs[:50]
+    ]
+
+
 # ---------------------------------------------------------------- helpers
 
 
