@@ -35,7 +35,7 @@ from ingest.clean import clean_any, clean_title
 from ingest.dedupe import article_fingerprint, decide_article, dedupe_paragraphs, text_hash
 from ingest.errors import FeedError, FetchError, StoreError
 from ingest.fetch import Fetcher
-from ingest.fingerprint import FINGERPRINT_VERSION, bands
+from ingest.fingerprint import FINGERPRINT_VERSION, NO_FINGERPRINT, WindowIndex, bands
 from ingest.models import Article, Entry, FeedOutcome, Fetched, HttpCache, ParsedFeed, Verdict
 from ingest.parse import parse_feed
 from ingest.schedule import FetchResult, SchedulePolicy, next_check_at, publish_interval
@@ -108,43 +108,58 @@ class StoreCounts:
     """Pieces removed from the new canonical articles, by reason."""
 
 
-def decide(tx: Tx, article: Article, dedup: DedupSettings) -> Verdict:
-    """Gather the facts the article-level decision needs from the store, then decide (pure)."""
+DEDUP_LOCK = 0x696E67657374  # "ingest": the advisory lock that serialises dedup decisions
+
+
+def window_seconds(dedup: DedupSettings) -> int:
+    return int(dedup.window_days * 86400)
+
+
+def _ts(article: Article) -> int:
+    return int((article.published or article.fetched).timestamp())
+
+
+def decide(
+    tx: Tx,
+    article: Article,
+    index: WindowIndex,
+    batch: Sequence[tuple[int, int, int]],
+    dedup: DedupSettings,
+) -> Verdict:
+    """Gather the facts the article-level decision needs from the store, then decide (pure).
+
+    ``batch`` holds the canonical articles this transaction stored so far (not yet in the
+    index: the index only ever learns committed rows)."""
     exact = tx.find_exact(article.canonical_url, article.text_hash)
     if exact is not None:
         return Verdict(kind="exact", duplicate_of=exact[0], rule=exact[1], distance=0)
-    if article.simhash == 0:  # no usable features: never judged by fingerprint
+    if article.simhash == NO_FINGERPRINT:  # no usable features: never judged by fingerprint
         return Verdict(kind="new")
-    ts = int((article.published or article.fetched).timestamp())
-    candidates = tx.near_candidates(
-        bands(article.simhash), article.fp_version, ts, int(dedup.window_days * 86400)
-    )
+    hits = index.query(article.simhash, _ts(article), dedup.article_max_distance, extra=batch)
+    candidates = tx.candidates([article_id for article_id, _ in hits])
     return decide_article(article.paragraphs, article.simhash, candidates, dedup)
 
 
-def lock_keys(articles: Sequence[Article]) -> list[int]:
-    """The dedup lock keys of a batch, sorted (see ``Tx.lock_keys``): every band a lookup will
-    read, and the canonical URLs and text hashes, as signed 64-bit integers."""
-    keys: set[int] = set()
-    for article in articles:
-        keys.update((i << 16 | value) + 1 for i, value in enumerate(bands(article.simhash)))
-        for text in (article.canonical_url, article.text_hash):
-            if text:
-                keys.add(
-                    int.from_bytes(
-                        hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
-                    )
-                )
-    return sorted(keys)
-
-
 def store_articles(
-    tx: Tx, feed_id: int, articles: Sequence[Article], dedup: DedupSettings
+    tx: Tx,
+    feed_id: int,
+    articles: Sequence[Article],
+    dedup: DedupSettings,
+    index: WindowIndex,
 ) -> StoreCounts:
-    """Write one feed's articles inside ``tx``: new, link records, edits; skip what is stored."""
+    """Write one feed's articles inside ``tx``: new, link records, edits; skip what is stored.
+
+    First the transaction takes the dedup lock (a no-op on SQLite, whose single writer already
+    serialises decisions; an advisory lock on PostgreSQL, so daemons sharing a store decide one
+    after the other) and brings ``index`` up to date with what other writers committed.
+    """
     new = near = exact = unchanged = updated = 0
     removed: Counter[str] = Counter()
-    tx.lock_keys(lock_keys(articles))
+    tx.lock_keys([DEDUP_LOCK])
+    if articles:
+        oldest = min(_ts(a) for a in articles) - window_seconds(dedup)
+        index.add(tx.fingerprints_since(index.last_id, FINGERPRINT_VERSION, oldest))
+    batch: list[tuple[int, int, int]] = []
     epoch = datetime.min.replace(tzinfo=UTC)
     for article in sorted(articles, key=lambda a: a.published or a.fetched or epoch):
         existing = tx.find_guid(feed_id, article.guid)
@@ -155,11 +170,12 @@ def store_articles(
                 tx.update_article(existing[0], article, bands(article.simhash))
                 updated += 1
             continue
-        verdict = decide(tx, article, dedup)
-        tx.insert_article(feed_id, article, bands(article.simhash), verdict)
+        verdict = decide(tx, article, index, batch, dedup)
+        article_id = tx.insert_article(feed_id, article, bands(article.simhash), verdict)
         if verdict.kind == "new":
             new += 1
             removed.update(r.reason for r in article.removed)
+            batch.append((article_id, article.simhash, _ts(article)))
         elif verdict.kind == "exact":
             exact += 1
         else:
@@ -196,6 +212,8 @@ class Pipeline:
             jitter=daemon.jitter,
         )
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+        # Canonical fingerprints of the dedup window, used on the writer thread only.
+        self.index = WindowIndex(window_seconds(settings.dedup))
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
@@ -325,7 +343,7 @@ class Pipeline:
         )
         with self.store.transaction() as tx:
             feed_id = tx.feed_id(target.url, target.name)
-            counts = store_articles(tx, feed_id, articles, self.settings.dedup)
+            counts = store_articles(tx, feed_id, articles, self.settings.dedup, self.index)
             tx.update_feed(
                 feed_id,
                 FeedUpdate(

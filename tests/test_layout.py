@@ -19,6 +19,7 @@ OWNERS = {
     "bs4": "clean.py",
     "lxml": "clean.py",
     "simhash": "fingerprint.py",
+    "numpy": "fingerprint.py",
     "Stemmer": "arabic.py",
     "snowballstemmer": "arabic.py",
     "apscheduler": "daemon.py",

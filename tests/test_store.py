@@ -749,3 +749,32 @@ def run_threads(*targets: Callable[[], None]) -> None:
         assert not t.is_alive(), "a thread hung"
     if errors:
         raise errors[0]
+
+
+def test_window_index_feed(store: Store) -> None:
+    """``fingerprints_since`` feeds ``fingerprint.WindowIndex``; ``candidates`` reads its hits."""
+    with store.transaction() as tx:
+        feed = tx.feed_id("https://a.example/rss", None)
+        first = tx.insert_article(feed, article("g1"), bands_of(BIG), Verdict(kind="new"))
+        old = tx.insert_article(
+            feed,
+            article("g2", published=T0 - timedelta(days=30), text="h2"),
+            bands_of(BIG),
+            Verdict(kind="new"),
+        )
+        link = tx.insert_article(
+            feed,
+            article("g3", text="h3"),
+            bands_of(BIG),
+            Verdict(kind="near", duplicate_of=first, rule="simhash", distance=1, overlap=0.9),
+        )
+        ts = int(T0.timestamp())
+        rows = tx.fingerprints_since(0, 1, ts - 86400)
+        assert rows == [(first, BIG, ts)]  # not the old one, not the link record
+        assert tx.fingerprints_since(first, 1, 0) == []
+        assert [r[0] for r in tx.fingerprints_since(0, 1, 0)] == [first, old]
+        assert tx.fingerprints_since(0, 2, 0) == []
+        found = tx.candidates([old, first, link])
+        assert [c.id for c in found] == [first, old, link]
+        assert found[0].paragraphs == ("فقرة أولى",) and found[0].simhash == BIG
+        assert tx.candidates([]) == []

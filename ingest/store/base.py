@@ -173,6 +173,18 @@ class Tx(Protocol):
         within ``window_s`` seconds of ``ts`` (epoch seconds). The caller measures distances."""
         ...
 
+    def fingerprints_since(
+        self, after_id: int, fp_version: int, min_ts: int
+    ) -> list[tuple[int, int, int]]:
+        """``(id, simhash, ts)`` of the canonical articles with an id above ``after_id``,
+        fingerprinted with ``fp_version`` and timed at or after ``min_ts``, by id: what a
+        ``fingerprint.WindowIndex`` needs to catch up with the store."""
+        ...
+
+    def candidates(self, ids: Sequence[int]) -> list[Candidate]:
+        """The stored articles with these ids (the window index's hits), by id."""
+        ...
+
     def insert_article(
         self, feed_id: int, article: Article, bands: Sequence[int], verdict: Verdict
     ) -> int:

@@ -308,6 +308,37 @@ class PostgresTx:
             for r in rows
         ]
 
+    def fingerprints_since(
+        self, after_id: int, fp_version: int, min_ts: int
+    ) -> list[tuple[int, int, int]]:
+        rows = self._c.execute(
+            "SELECT id, simhash, ts FROM articles WHERE id > %s AND duplicate_of IS NULL "
+            "AND fp_version = %s AND ts >= %s ORDER BY id",
+            (after_id, fp_version, min_ts),
+        ).fetchall()
+        return [(int(r[0]), from_signed64(r[1]), int(r[2])) for r in rows]
+
+    def candidates(self, ids: Sequence[int]) -> list[Candidate]:
+        if not ids:
+            return []
+        rows = self._c.execute(
+            """SELECT a.id, a.simhash, f.url, a.title, a.paragraphs, a.published
+               FROM articles a JOIN feeds f ON f.id = a.feed_id
+               WHERE a.id = ANY(%s::bigint[]) ORDER BY a.id""",
+            (list(ids),),
+        ).fetchall()
+        return [
+            Candidate(
+                id=int(r[0]),
+                simhash=from_signed64(r[1]),
+                feed_url=r[2],
+                title=r[3],
+                paragraphs=tuple(json.loads(r[4])),
+                published=_utc(r[5]),
+            )
+            for r in rows
+        ]
+
     def insert_article(
         self, feed_id: int, article: Article, bands: Sequence[int], verdict: Verdict
     ) -> int:

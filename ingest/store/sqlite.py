@@ -237,6 +237,38 @@ class SQLiteTx:
             for r in rows
         ]
 
+    def fingerprints_since(
+        self, after_id: int, fp_version: int, min_ts: int
+    ) -> list[tuple[int, int, int]]:
+        rows = self._c.execute(
+            "SELECT id, simhash, ts FROM articles WHERE id > ? AND duplicate_of IS NULL "
+            "AND fp_version = ? AND ts >= ? ORDER BY id",
+            (after_id, fp_version, min_ts),
+        ).fetchall()
+        return [(int(r[0]), from_signed64(r[1]), int(r[2])) for r in rows]
+
+    def candidates(self, ids: Sequence[int]) -> list[Candidate]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._c.execute(
+            f"""SELECT a.id, a.simhash, f.url, a.title, a.paragraphs, a.published
+                FROM articles a JOIN feeds f ON f.id = a.feed_id
+                WHERE a.id IN ({marks}) ORDER BY a.id""",
+            list(ids),
+        ).fetchall()
+        return [
+            Candidate(
+                id=int(r[0]),
+                simhash=from_signed64(r[1]),
+                feed_url=r[2],
+                title=r[3],
+                paragraphs=tuple(json.loads(r[4])),
+                published=_dt(r[5]),
+            )
+            for r in rows
+        ]
+
     def insert_article(
         self, feed_id: int, article: Article, bands: Sequence[int], verdict: Verdict
     ) -> int:
