@@ -26,6 +26,7 @@ socket behind.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import functools
 import gzip
 import http.server
@@ -305,6 +306,78 @@ class Custom:
 
     def serve(self, handler: FeedHandler) -> None:
         self.function(handler)
+
+
+class Evolving:
+    """A feed whose content changes: version ``n`` is ``render(n)``, ``version()`` says which
+    one is published now.
+
+    Each version has its own validators (ETag ``"v<n>"``, a Last-Modified ``n`` minutes after
+    2026-11-29 08:00 UTC), and a conditional GET gets a 304 only for the current one, as from
+    a real server: a client that stored the validators without the items never sees them
+    again. ``served`` holds every version sent with a 200, so a test knows which items a
+    client was offered.
+    """
+
+    def __init__(
+        self,
+        render: Callable[[int], bytes],
+        version: Callable[[], int],
+        content_type: str = "application/rss+xml; charset=utf-8",
+    ) -> None:
+        self.render = render
+        self.version = version
+        self.content_type = content_type
+        self.served: set[int] = set()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def validators(version: int) -> tuple[str, str]:
+        """The ETag and Last-Modified of ``version``."""
+        when = 1795939200 + 60 * version  # 2026-11-29T08:00:00Z
+        return f'"v{version}"', email.utils.formatdate(when, usegmt=True)
+
+    def serve(self, handler: FeedHandler) -> None:
+        version = self.version()
+        etag, modified = self.validators(version)
+        match = handler.headers.get("If-None-Match")
+        since = handler.headers.get("If-Modified-Since")
+        fresh = (
+            etag in [tag.strip() for tag in match.split(",")] if match is not None else since == modified
+        )
+        if fresh:
+            handler.send_head(304, [("ETag", etag), ("Last-Modified", modified)])
+            return
+        body = self.render(version)
+        with self._lock:
+            self.served.add(version)
+        head = [
+            ("Content-Type", self.content_type),
+            ("Content-Length", str(len(body))),
+            ("ETag", etag),
+            ("Last-Modified", modified),
+        ]
+        handler.send_head(200, head)
+        if handler.command != "HEAD":
+            handler.wfile.write(body)
+
+
+@dataclass(frozen=True)
+class Rotating:
+    """Faults that come and go: ``behaviours[i]`` serves during the ``i``-th slot of ``period``
+    seconds (cycling), the slots shifted by ``phase`` seconds so that feeds rotate out of step."""
+
+    behaviours: tuple[Behaviour, ...]
+    period: float
+    phase: float = 0.0
+    clock: Callable[[], float] = time.monotonic
+
+    def current(self) -> Behaviour:
+        slot = int((self.clock() + self.phase) // self.period)
+        return self.behaviours[slot % len(self.behaviours)]
+
+    def serve(self, handler: FeedHandler) -> None:
+        self.current().serve(handler)
 
 
 _CHUNKED = ("Transfer-Encoding", "chunked")

@@ -771,7 +771,8 @@ def test_window_index_feed(store: Store) -> None:
         ts = int(T0.timestamp())
         rows = tx.fingerprints_since(0, 1, ts - 86400)
         assert rows == [(first, BIG, ts)]  # not the old one, not the link record
-        assert tx.fingerprints_since(first, 1, 0) == []
+        old_ts = int((T0 - timedelta(days=30)).timestamp())
+        assert tx.fingerprints_since(first, 1, 0) == [(old, BIG, old_ts)]
         assert [r[0] for r in tx.fingerprints_since(0, 1, 0)] == [first, old]
         assert tx.fingerprints_since(0, 2, 0) == []
         found = tx.candidates([old, first, link])
