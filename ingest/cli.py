@@ -29,7 +29,7 @@ from ingest.models import Cleaned, FeedOutcome
 from ingest.pipeline import Pipeline, Target
 from ingest.settings import Settings
 from ingest.store import open_store
-from ingest.store.base import Store, StoredArticle
+from ingest.store.base import Store, StoredArticle, feed_host
 
 EPILOG = """\
 examples:
@@ -237,12 +237,15 @@ async def _fetch_all(
     progress = sys.stderr.isatty() and len(targets) > 3 and not as_json
     outcomes: list[FeedOutcome] = []
     limit = asyncio.Semaphore(max(1, settings.http.max_connections))
+    hosts: dict[str, asyncio.Semaphore] = {}
 
     async with Fetcher(settings.http) as fetcher:
         pipeline = Pipeline(store, settings, fetcher)
 
         async def one(target: Target) -> FeedOutcome:
-            async with limit:
+            host = feed_host(target.url)
+            per_host = hosts.setdefault(host, asyncio.Semaphore(max(1, settings.http.per_host)))
+            async with limit, per_host:
                 return await pipeline.run(target)
 
         try:
