@@ -15,7 +15,10 @@
 Each feed is one APScheduler date job (``max_instances=1``, ``coalesce=True``) that
 reschedules itself, so a feed never runs twice at once and a missed run is one run, not a
 burst. The lease in the store (``Store.claim``) extends that guarantee to several daemons
-sharing one store. The health endpoint answers from memory; a background probe checks that the
+sharing one store. Each of them schedules every feed: the daemon that fetched a feed asks for it
+first when it falls due, the others a moment later (``STANDBY``), so a feed stays with one daemon
+and passes to another when that one is late, or dead and its lease (``lease_seconds``) expired.
+The health endpoint answers from memory; a background probe checks that the
 store answers and is writable, and the systemd watchdog is fed only while both the scheduler
 and that probe make progress.
 """
@@ -25,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import json
 import logging
 import os
@@ -54,7 +56,7 @@ from ingest.notify import Notifier
 from ingest.pipeline import Pipeline, Target, utcnow
 from ingest.schedule import SchedulePolicy
 from ingest.settings import FeedSettings, Settings
-from ingest.store.base import FeedRow, Store
+from ingest.store.base import Claim, FeedRow, Store
 
 log = logging.getLogger("ingest.daemon")
 
@@ -64,6 +66,26 @@ PROBE_STALE = 30.0
 """A store that has not answered a probe for this long makes the daemon not ready."""
 HEARTBEAT_STALE = 10.0
 """A scheduler that has not ticked for this long is wedged: not live, no watchdog pings."""
+STANDBY = 0.1
+"""A daemon that finds a feed not due yet (another daemon fetched it) asks again this fraction of
+``min_interval`` after it falls due (at most 30 s; at random between half and one and a half
+times that). The daemon that fetched the feed asks first, at the due time itself, and keeps it:
+the daemons do not all claim every due feed at the same moment (all but one finding it leased,
+then asking again), and a feed passes to another daemon only when its own is late or dead."""
+HOST_BUSY_RETRY = 0.25
+"""Seconds before asking again for a feed whose host other daemons are fetching from (``per_host``
+across daemons), doubled per refusal in a row up to the retry of a leased feed. A fetch usually
+takes well under a second, so retrying at a fraction of ``min_interval`` made such feeds late by
+that much; a host that stays busy (a slow server) is asked less and less often."""
+LEASE_MARGIN = 120.0
+"""Seconds a lease outlasts the fetch deadline unless ``[daemon] lease_seconds`` says: time to
+parse and store the feed after the fetch."""
+
+
+def lease_seconds(settings: Settings) -> float:
+    """How long a claim on a feed lasts (``[daemon] lease_seconds``, else deadline + margin)."""
+    given = settings.daemon.lease_seconds
+    return given if given is not None else settings.http.deadline + LEASE_MARGIN
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -87,6 +109,8 @@ class FeedState:
     duplicates: int = 0
     lease_owner: str | None = None
     running: bool = False
+    host_waits: int = 0
+    """Claims refused in a row because the feed's host was busy (``HOST_BUSY_RETRY``)."""
 
     def absorb(self, row: FeedRow) -> None:
         """Take the persisted state (another daemon may have fetched the feed)."""
@@ -198,6 +222,16 @@ class Daemon:
             await self.health.start()
             bound = self.health.address
             event(log, "health endpoint listening", address=f"{bound[0]}:{bound[1]}")
+        lease = lease_seconds(self.settings)
+        if lease <= self.settings.http.deadline:
+            event(
+                log,
+                "daemon.lease_seconds is not above http.deadline: "
+                "another daemon may take over a slow fetch",
+                logging.WARNING,
+                lease_seconds=lease,
+                deadline=self.settings.http.deadline,
+            )
         rows = {row.url: row for row in await self.pipeline.call(self.store.feeds)}
         self._probe_ok_at = time.monotonic()
         self._probe_error = None
@@ -318,27 +352,14 @@ class Daemon:
             async with self._limit, self._host_limit(feed.url):
                 if self._stop.is_set():  # SIGTERM came while this job waited for a slot
                     return
-                now = self.clock()
-                lease = self.settings.http.deadline + 120.0
-                claim = await self.pipeline.call(
-                    functools.partial(
-                        self.store.claim,
-                        feed.url,
-                        feed.name,
-                        self.owner,
-                        now,
-                        lease,
-                        per_host=self.settings.http.per_host,
-                    )
-                )
+                claim = await self.pipeline.call(self._claim, feed)
                 if not claim.claimed:
                     self._not_claimed(name, claim.reason, claim.next_check, claim.lease_owner)
                     return
-                state.running = True
-                state.lease_owner = self.owner
+                state.running, state.lease_owner, state.host_waits = True, self.owner, 0
                 outcome = await self.pipeline.run(Target(name, feed.url, self._policy(feed)))
             self._record(state, outcome)
-            retry = now + timedelta(seconds=self.settings.daemon.max_interval)
+            retry = self.clock() + timedelta(seconds=self.settings.daemon.max_interval)
             self._schedule(name, outcome.next_check or retry)
         except asyncio.CancelledError:
             if self.pipeline is not None:
@@ -357,16 +378,35 @@ class Daemon:
             state.running = False
             self._running.pop(name, None)
 
+    def _claim(self, feed: FeedSettings) -> Claim:
+        """Ask the store for the feed's lease (on the writer thread). The clock is read here,
+        not when the job woke: a claim queued behind other store work must not judge "due"
+        nor start its lease by a time already past."""
+        return self.store.claim(
+            feed.url,
+            feed.name,
+            self.owner,
+            self.clock(),
+            lease_seconds(self.settings),
+            per_host=self.settings.http.per_host,
+        )
+
     def _not_claimed(
         self, name: str, reason: str, next_check: datetime | None, holder: str | None
     ) -> None:
         now = self.clock()
+        state = self.states[name]
+        base = min(self.settings.daemon.min_interval, 30.0)
         if reason == "not_due" and next_check is not None:
-            when = next_check
-        else:  # leased elsewhere or host busy: look again soon, spread out
-            base = min(self.settings.daemon.min_interval, 30.0)
+            standby = min(STANDBY * self.settings.daemon.min_interval, 30.0)
+            when = next_check + timedelta(seconds=standby * (0.5 + self.rng.random()))
+        elif reason == "host_busy":  # another daemon fetches from the host: soon free again
+            delay = min(base, HOST_BUSY_RETRY * 2.0 ** min(state.host_waits, 16))
+            when = now + timedelta(seconds=delay * (0.5 + self.rng.random()))
+        else:  # leased elsewhere: its holder writes the next check; look again soon, spread out
             when = now + timedelta(seconds=base * (0.5 + self.rng.random()))
-        self.states[name].lease_owner = holder
+        state.host_waits = state.host_waits + 1 if reason == "host_busy" else 0
+        state.lease_owner = holder
         event(
             log, "skip", logging.DEBUG, feed=name, reason=reason, holder=holder, next_run=_iso(when)
         )
