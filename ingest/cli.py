@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ingest import __version__, config
+from ingest import __version__, config, explain
 from ingest.clean import clean_any
 from ingest.dedupe import dedupe_paragraphs
 from ingest.errors import ConfigError, IngestError, StoreError
@@ -62,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--db", metavar="URL", help="store: sqlite:///PATH or a path (env INGEST_DB)"
     )
+    # Not required here: main() says so itself, after naming any unknown option first.
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
 
     def command(name: str, help_: str, example: str) -> argparse.ArgumentParser:
         return sub.add_parser(
@@ -153,6 +153,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dry-run", action="store_true", help="import: show what would be added, change nothing"
     )
+
+    p = command(
+        "explain",
+        "Explain a stored article (what was removed and why, which story it duplicates or who "
+        "else carried it), or compare two texts as the deduplication would.",
+        "ingest explain 12\n  ingest explain --text first.txt second.txt",
+    )
+    p.add_argument("id", nargs="?", type=int, help="a stored article's id (see ingest export)")
+    p.add_argument("--text", nargs=2, metavar=("A", "B"), help="compare two text files instead")
+
+    p = command(
+        "rebuild-fingerprints",
+        "Re-fingerprint stored articles made by another fingerprint version (after an upgrade).",
+        "ingest rebuild-fingerprints",
+    )
+    p.add_argument("--all", action="store_true", help="recompute every canonical article")
     return parser
 
 
@@ -295,9 +311,27 @@ def _article_json(a: StoredArticle) -> dict[str, Any]:
 def _parse_since(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
-    except ValueError as exc:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
         raise UsageError(f"--since: not an ISO 8601 date: {text!r} (example: 2026-11-01)") from exc
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+"""The largest file ``clean`` or ``opml import`` reads (``/dev/zero`` never ends)."""
+
+
+def _read_input(name: str, what: str) -> bytes:
+    """A command's input file, which must be a regular file of at most MAX_INPUT_BYTES."""
+    try:
+        return config.read_regular_file(name, what, MAX_INPUT_BYTES)
+    except ConfigError as exc:
+        raise UsageError(exc.message) from exc
+
+
+def _check_stdin(size: int, what: str) -> None:
+    """Refuse input read from stdin with a ``MAX_INPUT_BYTES + 1`` cap that hit the cap."""
+    if size > MAX_INPUT_BYTES:
+        raise UsageError(f"stdin: the {what} is larger than {MAX_INPUT_BYTES} bytes")
 
 
 def _print_cleaned(cleaned: Cleaned, explain: bool, out: TextIO) -> None:
@@ -333,18 +367,16 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 def cmd_clean(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.file == "-":
-        text = sys.stdin.read()
+        text = sys.stdin.read(MAX_INPUT_BYTES + 1)
+        _check_stdin(len(text), "article")
     else:
-        try:
-            text = Path(args.file).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise UsageError(f"{args.file}: cannot read: {exc.strerror}") from exc
+        text = _read_input(args.file, "article").decode("utf-8", errors="replace")
     _print_cleaned(dedupe_paragraphs(clean_any(text), settings.dedup), args.explain, out)
     return 0
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    since = _parse_since(args.since) if args.since else None
+    since = _parse_since(args.since) if args.since is not None else None
     feed_url = None
     if args.feed:
         configured = {f.name: f.url for f in settings.feeds}
@@ -544,10 +576,11 @@ def cmd_opml(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         raise UsageError("opml import needs a FILE (or - for stdin)")
     if not settings.source or settings.source.startswith("<"):
         raise UsageError("opml import writes into the configuration: give --config PATH")
-    try:
-        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{args.file}: cannot read: {exc.strerror}") from exc
+    if args.file == "-":
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        _check_stdin(len(data), "OPML")
+    else:
+        data = _read_input(args.file, "OPML file")
     incoming = opml.read_opml(data, args.file)
     add, skip = opml.new_feeds(settings.feeds, incoming)
     for feed in skip:
@@ -576,6 +609,8 @@ COMMANDS = {
     "healthcheck": cmd_healthcheck,
     "copy": cmd_copy,
     "opml": cmd_opml,
+    "explain": explain.cmd_explain,
+    "rebuild-fingerprints": explain.cmd_rebuild,
 }
 
 
@@ -590,6 +625,8 @@ def main(
     env = os.environ if environ is None else environ
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.error(f"a COMMAND is required: {', '.join(COMMANDS)}")
     try:
         settings = config.resolve(args.config, args.db, env)
         return COMMANDS[args.command](args, settings, out)

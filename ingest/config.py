@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import stat
 import tomllib
 import types
 import typing
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 
 from ingest.errors import ConfigError
 from ingest.settings import DaemonSettings, DedupSettings, FeedSettings, HttpSettings, Settings
+from ingest.store import sqlite_path
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -141,9 +143,15 @@ def _positive(kwargs: Mapping[str, Any], section: str, problems: _Problems) -> N
 
 def check_feed_url(url: str) -> str | None:
     """Return why ``url`` is not a valid feed target, or ``None`` when it is."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:  # "Invalid IPv6 URL", a bad port ...
+        return str(exc)
+    if "\x00" in url:
+        return "a NUL character in the URL"
     if parts.scheme in ("http", "https"):
-        return None if parts.hostname else "an http(s) URL needs a host"
+        return None if hostname else "an http(s) URL needs a host"
     if parts.scheme == "file":
         return None if parts.path else "a file:// URL needs a path"
     if parts.scheme and len(parts.scheme) > 1:
@@ -210,6 +218,9 @@ def _check_daemon(kwargs: Mapping[str, Any], problems: _Problems) -> None:
     if kwargs.get("log_format", "text") not in ("text", "json"):
         got = kwargs["log_format"]
         problems.add("daemon.log_format", f'expected "text" or "json", got {got!r}')
+    for key in ("min_interval", "max_interval", "backoff_base"):
+        if kwargs.get(key) == 0:
+            problems.add(f"daemon.{key}", "must be greater than zero (0 would fetch in a loop)")
     address = kwargs.get("health_address")
     if address:
         try:
@@ -236,15 +247,27 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> 
                     problems.add(f"store.{key}", "unknown key (known keys: db)")
                 elif not isinstance(value, str) or not value.strip():
                     problems.add("store.db", f"expected a database URL or path, got {value!r}")
+                elif why := check_db(value):
+                    problems.add("store.db", why)
                 else:
                     db = value
     http_kwargs = _section(HttpSettings, data.get("http"), "http", problems)
     _positive(http_kwargs, "http", problems)
     if http_kwargs.get("max_redirects") == 0:
         pass  # zero redirects is a legitimate (strict) choice
-    for key in ("connect_timeout", "read_timeout", "deadline", "max_body_bytes"):
+    for key in (
+        "connect_timeout",
+        "read_timeout",
+        "deadline",
+        "max_body_bytes",
+        "max_connections",  # 0 would make every fetch wait for a slot forever
+        "per_host",
+    ):
         if http_kwargs.get(key) == 0:
             problems.add(f"http.{key}", "must be greater than zero")
+    agent = http_kwargs.get("user_agent")
+    if isinstance(agent, str) and (not agent.isprintable() or not agent.strip()):
+        problems.add("http.user_agent", "must be printable text on one line")
     dedup_kwargs = _section(DedupSettings, data.get("dedup"), "dedup", problems)
     _positive(dedup_kwargs, "dedup", problems)
     for key in ("paragraph_min_overlap", "article_min_overlap"):
@@ -271,15 +294,50 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> 
     )
 
 
+def check_db(url: str) -> str | None:
+    """Return why ``url`` cannot name a store, or ``None`` (the backend checks the rest)."""
+    if "\x00" in url:
+        return "a NUL character in the database URL"
+    try:
+        path = sqlite_path(url)
+    except ConfigError as exc:  # its message says what to write
+        return exc.message.removeprefix("db: ")
+    except ValueError as exc:
+        return f"invalid database URL {url!r}: {exc}"
+    if path is not None and path != ":memory:" and Path(path).is_dir():
+        return f"{path} is a directory, not a database file"
+    return None
+
+
+MAX_CONFIG_BYTES = 10 * 1024 * 1024
+"""A configuration file larger than this is refused (it is not one)."""
+
+
+def read_regular_file(path: str | os.PathLike[str], what: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; ``ConfigError`` naming ``what``
+    otherwise (a directory, a FIFO that would block, ``/dev/zero`` that never ends)."""
+    source = str(path)
+    try:
+        # O_NONBLOCK: opening a FIFO for reading would wait for a writer; files ignore it.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+                raise ConfigError(f"{source}: cannot read the {what}: {kind}")
+            raw: bytes = handle.read(limit + 1)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{source}: cannot read the {what}: no such file") from exc
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the {what}: {exc.strerror or exc}") from exc
+    if len(raw) > limit:
+        raise ConfigError(f"{source}: the {what} is larger than {limit} bytes")
+    return raw
+
+
 def load(path: str | os.PathLike[str]) -> Settings:
     """Read and validate a configuration file."""
     source = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{source}: cannot read the configuration: no such file") from exc
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read the configuration: {exc.strerror}") from exc
+    raw = read_regular_file(path, "configuration", MAX_CONFIG_BYTES)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -298,7 +356,12 @@ def resolve(
     store from ``--db``/``INGEST_DB`` over the file's ``[store] db``."""
     path = config_path or environ.get("INGEST_CONFIG")
     settings = load(path) if path else settings_from_mapping({}, "<defaults>")
+    if db_override is not None and not db_override.strip():
+        raise ConfigError("--db: an empty database URL (sqlite:///PATH, a path, postgresql://...)")
     db = db_override or environ.get("INGEST_DB")
     if db:
+        why = check_db(db)
+        if why:
+            raise ConfigError(f"{'--db' if db_override else 'INGEST_DB'}: {why}")
         settings = dataclasses.replace(settings, db=db)
     return settings

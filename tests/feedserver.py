@@ -14,7 +14,8 @@ Each route maps a path (query ignored) to a behaviour: an object with a
 ``serve(handler)`` method writing the response on ``handler`` (a
 ``BaseHTTPRequestHandler``). Unknown paths get a 404. ``server.hits`` counts requests
 per path, ``server.connections`` counts accepted TCP connections, ``server.requests``
-keeps every request (method, path, headers). Requests in absolute form
+keeps every request (method, path, headers) and ``server.exchanges`` when each was served
+(arrival, start of the answer, end; wall-clock seconds, to compare with a daemon's schedule). Requests in absolute form
 (``GET http://host/path``, as sent to a forward proxy) are routed on their path and marked
 ``proxied``, so one server can also play an HTTP proxy.
 
@@ -59,9 +60,26 @@ class Seen:
     proxied: bool
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """When one request was served, in ``time.time()`` seconds.
+
+    ``answered`` is taken just before the status line is written, so a client cannot have
+    read the answer before it: two clients taking turns (each asking only after the other's
+    answer) give exchanges whose ``[arrived, answered]`` spans never overlap. A request the
+    client gave up on before any answer is ``answered`` when the handler finished.
+    """
+
+    path: str
+    arrived: float
+    answered: float
+    finished: float
+
+
 class FeedHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    answered: float | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -84,12 +102,16 @@ class FeedHandler(http.server.BaseHTTPRequestHandler):
         proxied = bool(parts.scheme)
         path = parts.path or "/"
         headers = {name.lower(): value for name, value in self.headers.items()}
+        arrived, self.answered = time.time(), None
         owner._record(Seen(self.command, path, headers, proxied))
         behaviour = owner.routes.get(path, Static(b"not found", status=404))
         try:
             behaviour.serve(self)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
+        finally:
+            finished = time.time()
+            owner._exchanged(Exchange(path, arrived, self.answered or finished, finished))
 
     do_HEAD = do_GET
 
@@ -100,6 +122,8 @@ class FeedHandler(http.server.BaseHTTPRequestHandler):
 
     def send_head(self, status: int, headers: Iterable[tuple[str, str]] = ()) -> None:
         """Write the status line and headers (no body)."""
+        if self.answered is None:
+            self.answered = time.time()
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
@@ -343,7 +367,9 @@ class Evolving:
         match = handler.headers.get("If-None-Match")
         since = handler.headers.get("If-Modified-Since")
         fresh = (
-            etag in [tag.strip() for tag in match.split(",")] if match is not None else since == modified
+            etag in [tag.strip() for tag in match.split(",")]
+            if match is not None
+            else since == modified
         )
         if fresh:
             handler.send_head(304, [("ETag", etag), ("Last-Modified", modified)])
@@ -378,6 +404,31 @@ class Rotating:
 
     def serve(self, handler: FeedHandler) -> None:
         self.current().serve(handler)
+
+
+@dataclass(frozen=True)
+class Large:
+    """``total`` bytes of ``fill`` with a ``Content-Length``, made on the fly in blocks (a
+    100 MB body without holding 100 MB). ``declared`` sends another length than ``total``."""
+
+    total: int
+    fill: bytes = b"x"
+    declared: int | None = None
+    block_size: int = 64 * 1024
+
+    def serve(self, handler: FeedHandler) -> None:
+        length = self.total if self.declared is None else self.declared
+        head = [("Content-Type", "application/rss+xml"), ("Content-Length", str(length))]
+        handler.send_head(200, head)
+        block = (self.fill * (self.block_size // len(self.fill) + 1))[: self.block_size]
+        sent = 0
+        while sent < self.total:
+            if handler.server.owner.stopping.is_set():
+                return
+            piece = block[: min(self.block_size, self.total - sent)]
+            handler.wfile.write(piece)
+            sent += len(piece)
+        handler.close_connection = True
 
 
 _CHUNKED = ("Transfer-Encoding", "chunked")
@@ -434,6 +485,7 @@ class FeedServer:
     routes: dict[str, Behaviour] = field(default_factory=dict)
     hits: Counter[str] = field(default_factory=Counter)
     requests: list[Seen] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)
     connections: int = 0
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -497,6 +549,10 @@ class FeedServer:
         with self._lock:
             self.hits[seen.path] += 1
             self.requests.append(seen)
+
+    def _exchanged(self, exchange: Exchange) -> None:
+        with self._lock:
+            self.exchanges.append(exchange)
 
     def _opened(self, sock: socket.socket) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from ingest.models import Article, Candidate, HttpCache, Removed, Verdict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this code expects; see the backend's migration list."""
 
 
@@ -65,6 +65,12 @@ class FeedRow:
     """Typical seconds between the feed's items, learnt from its dates."""
     lease_owner: str | None = None
     lease_until: datetime | None = None
+    origin_url: str | None = None
+    """The URL the feed had before its first move (the configured one); looking a feed up by
+    URL also finds it by this one."""
+    redirect_url: str | None = None
+    """Where the latest fetches were permanently redirected, and how many in a row."""
+    redirect_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +130,11 @@ class FeedUpdate:
     new_articles: int = 0
     new_duplicates: int = 0
     url: str | None = None
-    """A new URL after consistent permanent redirects."""
+    """A new URL after consistent permanent redirects: the old one is kept as ``origin_url``
+    (unless the feed has one already) and the redirect streak is cleared."""
+    redirect_url: str | None = None
+    redirect_count: int | None = None
+    """The permanent-redirect streak after this fetch; ``None`` keeps the stored one."""
     next_check: datetime | None = None
     """When the feed is due again; writing it also releases the fetching daemon's lease."""
     publish_interval: float | None = None
@@ -145,7 +155,8 @@ class Tx(Protocol):
     """One unit of work. Leaving the ``with`` block commits; an exception rolls back."""
 
     def feed_id(self, url: str, name: str | None) -> int:
-        """The feed's id, creating its row on first use."""
+        """The feed's id (found by its URL or its ``origin_url``), creating its row on first
+        use."""
         ...
 
     def lock_keys(self, keys: Sequence[int]) -> None:
@@ -197,6 +208,13 @@ class Tx(Protocol):
 
     def update_feed(self, feed_id: int, update: FeedUpdate) -> None: ...
 
+    def update_fingerprint(
+        self, article_id: int, simhash: int, fp_version: int, text_hash: str, bands: Sequence[int]
+    ) -> None:
+        """Re-fingerprint a stored canonical article (``ingest rebuild-fingerprints``): its
+        simhash, fingerprint version and text hash, and its rows of the band lookup."""
+        ...
+
     def load_feeds(self, rows: Sequence[FeedRow]) -> None:
         """Insert feeds exactly as given, ids and all state included (``copy_store``)."""
         ...
@@ -225,7 +243,9 @@ class Store(Protocol):
 
     def feeds(self) -> list[FeedRow]: ...
 
-    def feed(self, url: str) -> FeedRow | None: ...
+    def feed(self, url: str) -> FeedRow | None:
+        """The feed with that URL, else the one that moved away from it (``origin_url``)."""
+        ...
 
     def articles(
         self,
@@ -238,6 +258,12 @@ class Store(Protocol):
     def article(self, article_id: int) -> StoredArticle | None: ...
 
     def links_to(self, article_id: int) -> list[StoredArticle]: ...
+
+    def recent_paragraphs(self, feed_url: str, limit: int) -> list[tuple[str, ...]]:
+        """The feed's last ``limit`` canonical articles, newest first, each as its kept
+        paragraphs followed by the texts removed from it as ``boilerplate``: the history that
+        ``boilerplate.recurring_keys`` learns the feed's boilerplate from."""
+        ...
 
     def dump_articles(self) -> Iterator[ArticleRecord]:
         """Every article row (canonical and link records) in id order, with its bands."""

@@ -13,7 +13,10 @@ single writer is done here with locks:
   migration once.
 
 Values come back identical to SQLite's: timestamps are stored as ``TIMESTAMPTZ`` truncated to
-whole seconds and read back as UTC; fingerprints are signed ``BIGINT`` (``to_signed64``);
+whole seconds and read back as UTC, except the two that schedule work between daemons, a feed's
+``next_check`` and ``lease_until``, which keep their microseconds (truncated, a feed due at
+10:00:05.9 would be due for every other daemon at 10:00:05, almost a second early, and a lease
+would end early by as much); fingerprints are signed ``BIGINT`` (``to_signed64``);
 paragraphs and removals are the same JSON text. Long text keys (feed URLs, GUIDs, canonical
 URLs, up to 4096 characters) are indexed through ``md5()``: a B-tree entry larger than about
 2.7 kB is refused by PostgreSQL, and SQLite has no such limit.
@@ -28,6 +31,7 @@ password hidden.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -124,6 +128,21 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE feeds ADD COLUMN lease_until TIMESTAMPTZ;
     CREATE INDEX feeds_host_lease ON feeds (host, lease_until);
     """,
+    # 3: feeds that moved (consistent permanent redirects): the URL they were configured with,
+    # and the current redirect streak.
+    """
+    ALTER TABLE feeds ADD COLUMN origin_url TEXT;
+    ALTER TABLE feeds ADD COLUMN redirect_url TEXT;
+    ALTER TABLE feeds ADD COLUMN redirect_count INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX feeds_origin_url ON feeds (md5(origin_url)) WHERE origin_url IS NOT NULL;
+    """,
+)
+
+# A feed by URL: the one that has it now, else the one that moved away from it. Parameters:
+# the URL five times.
+_FEED_BY_URL = (
+    "SELECT {columns} FROM feeds WHERE (md5(url) = md5(%s) AND url = %s) "
+    "OR (md5(origin_url) = md5(%s) AND origin_url = %s) ORDER BY url = %s DESC LIMIT 1"
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -143,6 +162,24 @@ CONNECT_TIMEOUT_S = 10
 
 _DUMP_PAGE = 500
 """Article rows read per query by ``dump_articles``."""
+
+_NO_FLUSH = "SET LOCAL synchronous_commit = off"
+"""For the transactions that only take or give back a lease. A lease is scheduling state, not
+data: a server crash that loses the last claims (at most three ``wal_writer_delay``) costs at
+most a feed fetched twice. Waiting for the WAL flush made every claim, refused ones included
+(``FOR UPDATE`` writes), cost a disk flush: 9 ms a claim here, where the daemon's one writer
+thread claims each feed once per interval."""
+
+_HAS_SCHEMA_TABLE = (
+    # A scan of the catalog, not to_regclass(): that answers from the session's catalog cache,
+    # which keeps "no such table" from an earlier look (``ingest run`` asks for the schema
+    # version first) until the session next takes a table lock. A process that waited on the
+    # migration lock while another created the table would then create it a second time and
+    # fail with "already exists": three daemons starting on an empty database did.
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relname = 'ingest_schema' AND n.nspname = ANY (current_schemas(false)))"
+)
 
 
 def redact(url: str) -> str:
@@ -197,6 +234,14 @@ def _removed_json(removed: Sequence[Removed]) -> str:
     )
 
 
+def _history(paragraphs: str, removed: str) -> tuple[str, ...]:
+    """Kept paragraphs plus the texts removed as boilerplate (``Store.recent_paragraphs``)."""
+    texts = json.loads(paragraphs)
+    if '"boilerplate"' in removed:  # most articles have none: skip parsing their removals
+        texts += [r["text"] for r in json.loads(removed) if r.get("reason") == "boilerplate"]
+    return tuple(texts)
+
+
 def _removed_from(text: str) -> tuple[Removed, ...]:
     return tuple(Removed(**d) for d in json.loads(text))
 
@@ -229,9 +274,7 @@ class PostgresTx:
         return self._c.execute(sql, params).fetchone()
 
     def feed_id(self, url: str, name: str | None) -> int:
-        row = self._one(
-            "SELECT id, name FROM feeds WHERE md5(url) = md5(%s) AND url = %s", (url, url)
-        )
+        row = self._one(_FEED_BY_URL.format(columns="id, name"), (url,) * 5)
         if row is None:
             # Look before inserting: ON CONFLICT alone would spend an id on every call, and ids
             # should follow SQLite's (1, 2, 3 ...). A concurrent insert lands in the conflict.
@@ -424,6 +467,16 @@ class PostgresTx:
             self._c.execute("DELETE FROM article_bands WHERE article_id = %s", (article_id,))
             self._insert_bands([(i, value, article_id) for i, value in enumerate(bands)])
 
+    def update_fingerprint(
+        self, article_id: int, simhash: int, fp_version: int, text_hash: str, bands: Sequence[int]
+    ) -> None:
+        self._c.execute(
+            "UPDATE articles SET simhash = %s, fp_version = %s, text_hash = %s WHERE id = %s",
+            (to_signed64(simhash), fp_version, text_hash, article_id),
+        )
+        self._c.execute("DELETE FROM article_bands WHERE article_id = %s", (article_id,))
+        self._insert_bands([(i, value, article_id) for i, value in enumerate(bands)])
+
     def update_feed(self, feed_id: int, update: FeedUpdate) -> None:
         failed = update.status == "error"
         sets = [
@@ -455,11 +508,15 @@ class PostgresTx:
             sets.append("ttl_seconds = %s")
             params.append(update.ttl_seconds)
         if update.url is not None:
-            sets += ["url = %s", "host = %s"]
+            sets += ["origin_url = COALESCE(origin_url, url)", "url = %s", "host = %s"]
+            sets += ["redirect_url = NULL", "redirect_count = 0"]
             params += [update.url, feed_host(update.url)]
+        elif update.redirect_count is not None:
+            sets += ["redirect_url = %s", "redirect_count = %s"]
+            params += [update.redirect_url, update.redirect_count]
         if update.next_check is not None:
             sets += ["next_check = %s", "lease_owner = NULL", "lease_until = NULL"]
-            params.append(_second(update.next_check))
+            params.append(update.next_check)
         if update.publish_interval is not None:
             sets.append("publish_interval = %s")
             params.append(update.publish_interval)
@@ -473,8 +530,9 @@ class PostgresTx:
                 """INSERT INTO feeds (id, url, name, etag, last_modified, last_fetch, last_success,
                        last_status, http_status, error_code, error, consecutive_failures,
                        articles, duplicates, ttl_seconds, next_check, host, publish_interval,
-                       lease_owner, lease_until)
-                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)""",
+                       lease_owner, lease_until, origin_url, redirect_url, redirect_count)
+                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,
+                           %s,%s,%s)""",
                 [
                     (
                         r.id,
@@ -492,11 +550,14 @@ class PostgresTx:
                         r.articles,
                         r.duplicates,
                         r.ttl_seconds,
-                        _second(r.next_check),
+                        r.next_check,
                         feed_host(r.url),
                         r.publish_interval,
                         r.lease_owner,
-                        _second(r.lease_until),
+                        r.lease_until,
+                        r.origin_url,
+                        r.redirect_url,
+                        r.redirect_count,
                     )
                     for r in rows
                 ],
@@ -599,7 +660,7 @@ class PostgresStore:
 
     @staticmethod
     def _has_schema_table(conn: Connection) -> bool:
-        row = conn.execute("SELECT to_regclass('ingest_schema') IS NOT NULL").fetchone()
+        row = conn.execute(_HAS_SCHEMA_TABLE).fetchone()
         return bool(row and row[0])
 
     @classmethod
@@ -612,41 +673,58 @@ class PostgresStore:
     def migrate(self) -> int:
         """Apply every pending migration, each in its own transaction; return the version.
 
-        Every transaction first takes the migration lock, then reads the version: a second
-        process starting at the same time waits, then finds the work done.
+        The run holds the migration lock from the first transaction to the last (a session
+        lock), and each transaction reads the version after taking it: a second process
+        starting at the same time waits, then finds the work done, and ``schema_version``
+        never answers from between two migrations of a run.
         """
         with self._lock:
             try:
                 conn = self._connection()
-                while True:
-                    with conn.transaction():
-                        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", _MIGRATE_LOCK)
-                        if not self._has_schema_table(conn):
-                            conn.execute(
-                                "CREATE TABLE ingest_schema "
-                                "(version INTEGER PRIMARY KEY, applied TIMESTAMPTZ NOT NULL)"
-                            )
-                        current = self._version(conn)
-                        if current > SCHEMA_VERSION:
-                            raise SchemaError(
-                                f"{self.url}: schema version {current} is newer than this ingest "
-                                f"understands ({SCHEMA_VERSION}); upgrade ingest"
-                            )
-                        if current == SCHEMA_VERSION:
-                            return SCHEMA_VERSION
-                        # No parameters: psycopg sends the script as one simple query.
-                        conn.execute(MIGRATIONS[current])
-                        conn.execute(
-                            "INSERT INTO ingest_schema (version, applied) VALUES (%s, now())",
-                            (current + 1,),
-                        )
+                conn.execute("SELECT pg_advisory_lock(%s, %s)", _MIGRATE_LOCK)
+                try:
+                    return self._migrate(conn)
+                finally:
+                    # A connection that broke took its session lock with it.
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute("SELECT pg_advisory_unlock(%s, %s)", _MIGRATE_LOCK)
             except psycopg.Error as exc:
                 raise _translate(exc, self.url) from exc
 
+    def _migrate(self, conn: Connection) -> int:
+        while True:
+            with conn.transaction():
+                if not self._has_schema_table(conn):
+                    conn.execute(
+                        "CREATE TABLE ingest_schema "
+                        "(version INTEGER PRIMARY KEY, applied TIMESTAMPTZ NOT NULL)"
+                    )
+                current = self._version(conn)
+                if current > SCHEMA_VERSION:
+                    raise SchemaError(
+                        f"{self.url}: schema version {current} is newer than this ingest "
+                        f"understands ({SCHEMA_VERSION}); upgrade ingest"
+                    )
+                if current == SCHEMA_VERSION:
+                    return SCHEMA_VERSION
+                # No parameters: psycopg sends the script as one simple query.
+                conn.execute(MIGRATIONS[current])
+                conn.execute(
+                    "INSERT INTO ingest_schema (version, applied) VALUES (%s, now())",
+                    (current + 1,),
+                )
+
     def schema_version(self) -> int:
-        if not self._query("SELECT to_regclass('ingest_schema') IS NOT NULL")[0][0]:
-            return 0
-        return int(self._query("SELECT max(version) FROM ingest_schema")[0][0] or 0)
+        """The applied version, once any migration run in progress has finished: a daemon
+        starting while another one migrates a new database must not find it half done."""
+        with self._lock:
+            try:
+                with ExitStack() as stack:
+                    conn = self._begin(stack)
+                    conn.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", _MIGRATE_LOCK)
+                    return self._version(conn)
+            except psycopg.Error as exc:
+                raise _translate(exc, self.url) from exc
 
     def check_schema(self) -> None:
         current = self.schema_version()
@@ -698,6 +776,7 @@ class PostgresStore:
     ) -> Claim:
         with self.transaction() as tx:
             c = self._conn
+            c.execute(_NO_FLUSH)
             # The host first, then the row: claims of one host take turns, so the count of
             # live leases below cannot change under us (the same order everywhere: no deadlock).
             c.execute(
@@ -719,22 +798,23 @@ class PostgresStore:
             if per_host > 0:
                 busy = c.execute(
                     "SELECT count(*) FROM feeds WHERE host = %s AND id <> %s AND lease_until > %s",
-                    (host, feed_id, _second(now)),
+                    (host, feed_id, now),
                 ).fetchone()
                 if busy is not None and busy[0] >= per_host:
                     return Claim(False, "host_busy", next_check, holder)
             c.execute(
                 "UPDATE feeds SET lease_owner = %s, lease_until = %s WHERE id = %s",
-                (owner, _second(now + timedelta(seconds=lease_seconds)), feed_id),
+                (owner, now + timedelta(seconds=lease_seconds), feed_id),
             )
             return Claim(True, "", next_check, owner)
 
     def release(self, url: str, owner: str) -> None:
         with self.transaction():
+            self._conn.execute(_NO_FLUSH)
             self._conn.execute(
-                "UPDATE feeds SET lease_owner = NULL, lease_until = NULL "
-                "WHERE md5(url) = md5(%s) AND url = %s AND lease_owner = %s",
-                (url, url, owner),
+                "UPDATE feeds SET lease_owner = NULL, lease_until = NULL WHERE id = "
+                f"({_FEED_BY_URL.format(columns='id')}) AND lease_owner = %s",
+                (*(url,) * 5, owner),
             )
 
     # -- reading --------------------------------------------------------------------------
@@ -754,7 +834,7 @@ class PostgresStore:
     _FEED_COLUMNS = (
         "id, url, name, etag, last_modified, last_fetch, last_success, last_status, http_status, "
         "error_code, error, consecutive_failures, articles, duplicates, ttl_seconds, next_check, "
-        "publish_interval, lease_owner, lease_until"
+        "publish_interval, lease_owner, lease_until, origin_url, redirect_url, redirect_count"
     )
 
     @staticmethod
@@ -778,6 +858,9 @@ class PostgresStore:
             publish_interval=r[16],
             lease_owner=r[17],
             lease_until=_utc(r[18]),
+            origin_url=r[19],
+            redirect_url=r[20],
+            redirect_count=r[21],
         )
 
     def feeds(self) -> list[FeedRow]:
@@ -785,10 +868,7 @@ class PostgresStore:
         return [self._feed_row(r) for r in rows]
 
     def feed(self, url: str) -> FeedRow | None:
-        rows = self._query(
-            f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE md5(url) = md5(%s) AND url = %s",
-            (url, url),
-        )
+        rows = self._query(_FEED_BY_URL.format(columns=self._FEED_COLUMNS), (url,) * 5)
         return self._feed_row(rows[0]) if rows else None
 
     _ARTICLE_COLUMNS = (
@@ -837,8 +917,11 @@ class PostgresStore:
             where.append("COALESCE(a.published, a.fetched) >= %s")
             params.append(_second(since))
         if feed_url is not None:
-            where.append("md5(f.url) = md5(%s) AND f.url = %s")
-            params += [feed_url, feed_url]
+            where.append(
+                "((md5(f.url) = md5(%s) AND f.url = %s) "
+                "OR (md5(f.origin_url) = md5(%s) AND f.origin_url = %s))"
+            )
+            params += [feed_url] * 4
         sql = (
             f"SELECT {self._ARTICLE_COLUMNS} FROM articles a JOIN feeds f ON f.id = a.feed_id "
             f"WHERE {' AND '.join(where)} ORDER BY a.id LIMIT {_DUMP_PAGE}"
@@ -865,6 +948,15 @@ class PostgresStore:
             (article_id,),
         )
         return [self._article_row(r) for r in rows]
+
+    def recent_paragraphs(self, feed_url: str, limit: int) -> list[tuple[str, ...]]:
+        rows = self._query(
+            "SELECT a.paragraphs, a.removed FROM articles a JOIN feeds f ON f.id = a.feed_id "
+            "WHERE md5(f.url) = md5(%s) AND f.url = %s AND a.duplicate_of IS NULL "
+            "ORDER BY a.id DESC LIMIT %s",
+            (feed_url, feed_url, limit),
+        )
+        return [_history(paragraphs, removed) for paragraphs, removed in rows]
 
     def dump_articles(self) -> Iterator[ArticleRecord]:
         """Every article row in id order with its bands, a page at a time."""

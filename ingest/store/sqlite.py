@@ -98,8 +98,22 @@ MIGRATIONS: tuple[str, ...] = (
     -- update_article and ON DELETE CASCADE find an article's bands through this
     CREATE INDEX article_bands_article ON article_bands(article_id);
     """,
+    # 3: feeds that moved (consistent permanent redirects): the URL they were configured with,
+    # and the current redirect streak.
+    """
+    ALTER TABLE feeds ADD COLUMN origin_url TEXT;
+    ALTER TABLE feeds ADD COLUMN redirect_url TEXT;
+    ALTER TABLE feeds ADD COLUMN redirect_count INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX feeds_origin_url ON feeds(origin_url) WHERE origin_url IS NOT NULL;
+    """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+# A feed by URL: the one that has it now, else the one that moved away from it.
+_FEED_BY_URL = (
+    "SELECT {columns} FROM feeds WHERE url = ? OR origin_url = ? ORDER BY url = ? DESC LIMIT 1"
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -148,6 +162,14 @@ def _removed_json(removed: Sequence[Removed]) -> str:
     )
 
 
+def _history(paragraphs: str, removed: str) -> tuple[str, ...]:
+    """Kept paragraphs plus the texts removed as boilerplate (``Store.recent_paragraphs``)."""
+    texts = json.loads(paragraphs)
+    if '"boilerplate"' in removed:  # most articles have none: skip parsing their removals
+        texts += [r["text"] for r in json.loads(removed) if r.get("reason") == "boilerplate"]
+    return tuple(texts)
+
+
 def _removed_from(text: str) -> tuple[Removed, ...]:
     return tuple(
         Removed(
@@ -173,7 +195,7 @@ class SQLiteTx:
         self._c = conn
 
     def feed_id(self, url: str, name: str | None) -> int:
-        row = self._c.execute("SELECT id, name FROM feeds WHERE url = ?", (url,)).fetchone()
+        row = self._c.execute(_FEED_BY_URL.format(columns="id, name"), (url, url, url)).fetchone()
         if row:
             if name and row[1] != name:
                 self._c.execute("UPDATE feeds SET name = ? WHERE id = ?", (name, row[0]))
@@ -343,6 +365,16 @@ class SQLiteTx:
             self._c.execute("DELETE FROM article_bands WHERE article_id = ?", (article_id,))
             self._insert_bands(article_id, bands)
 
+    def update_fingerprint(
+        self, article_id: int, simhash: int, fp_version: int, text_hash: str, bands: Sequence[int]
+    ) -> None:
+        self._c.execute(
+            "UPDATE articles SET simhash = ?, fp_version = ?, text_hash = ? WHERE id = ?",
+            (to_signed64(simhash), fp_version, text_hash, article_id),
+        )
+        self._c.execute("DELETE FROM article_bands WHERE article_id = ?", (article_id,))
+        self._insert_bands(article_id, bands)
+
     def update_feed(self, feed_id: int, update: FeedUpdate) -> None:
         failed = update.status == "error"
         sets = [
@@ -374,8 +406,12 @@ class SQLiteTx:
             sets.append("ttl_seconds = ?")
             params.append(update.ttl_seconds)
         if update.url is not None:
-            sets += ["url = ?", "host = ?"]
+            sets += ["origin_url = COALESCE(origin_url, url)", "url = ?", "host = ?"]
+            sets += ["redirect_url = NULL", "redirect_count = 0"]
             params += [update.url, feed_host(update.url)]
+        elif update.redirect_count is not None:
+            sets += ["redirect_url = ?", "redirect_count = ?"]
+            params += [update.redirect_url, update.redirect_count]
         if update.next_check is not None:
             sets += ["next_check = ?", "lease_owner = NULL", "lease_until = NULL"]
             params.append(_iso(update.next_check))
@@ -389,8 +425,8 @@ class SQLiteTx:
             """INSERT INTO feeds (id, url, name, etag, last_modified, last_fetch, last_success,
                    last_status, http_status, error_code, error, consecutive_failures, articles,
                    duplicates, ttl_seconds, next_check, host, publish_interval, lease_owner,
-                   lease_until)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   lease_until, origin_url, redirect_url, redirect_count)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             [
                 (
                     r.id,
@@ -413,6 +449,9 @@ class SQLiteTx:
                     r.publish_interval,
                     r.lease_owner,
                     _iso(r.lease_until),
+                    r.origin_url,
+                    r.redirect_url,
+                    r.redirect_count,
                 )
                 for r in rows
             ],
@@ -614,9 +653,9 @@ class SQLiteStore:
     def release(self, url: str, owner: str) -> None:
         with self.transaction():
             self._conn.execute(
-                "UPDATE feeds SET lease_owner = NULL, lease_until = NULL "
-                "WHERE url = ? AND lease_owner = ?",
-                (url, owner),
+                "UPDATE feeds SET lease_owner = NULL, lease_until = NULL WHERE id = "
+                f"({_FEED_BY_URL.format(columns='id')}) AND lease_owner = ?",
+                (url, url, url, owner),
             )
 
     # -- reading --------------------------------------------------------------------------
@@ -631,7 +670,7 @@ class SQLiteStore:
     _FEED_COLUMNS = (
         "id, url, name, etag, last_modified, last_fetch, last_success, last_status, http_status, "
         "error_code, error, consecutive_failures, articles, duplicates, ttl_seconds, next_check, "
-        "publish_interval, lease_owner, lease_until"
+        "publish_interval, lease_owner, lease_until, origin_url, redirect_url, redirect_count"
     )
 
     @staticmethod
@@ -655,6 +694,9 @@ class SQLiteStore:
             publish_interval=r[16],
             lease_owner=r[17],
             lease_until=_dt(r[18]),
+            origin_url=r[19],
+            redirect_url=r[20],
+            redirect_count=r[21],
         )
 
     def feeds(self) -> list[FeedRow]:
@@ -662,7 +704,7 @@ class SQLiteStore:
         return [self._feed_row(r) for r in rows]
 
     def feed(self, url: str) -> FeedRow | None:
-        rows = self._query(f"SELECT {self._FEED_COLUMNS} FROM feeds WHERE url = ?", (url,))
+        rows = self._query(_FEED_BY_URL.format(columns=self._FEED_COLUMNS), (url, url, url))
         return self._feed_row(rows[0]) if rows else None
 
     _ARTICLE_COLUMNS = (
@@ -709,8 +751,8 @@ class SQLiteStore:
             where.append("COALESCE(a.published, a.fetched) >= ?")
             params.append(_iso(since))
         if feed_url is not None:
-            where.append("f.url = ?")
-            params.append(feed_url)
+            where.append("(f.url = ? OR f.origin_url = ?)")
+            params += [feed_url, feed_url]
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._query(
             f"SELECT {self._ARTICLE_COLUMNS} FROM articles a JOIN feeds f ON f.id = a.feed_id "
@@ -735,6 +777,14 @@ class SQLiteStore:
             (article_id,),
         )
         return [self._article_row(r) for r in rows]
+
+    def recent_paragraphs(self, feed_url: str, limit: int) -> list[tuple[str, ...]]:
+        rows = self._query(
+            "SELECT a.paragraphs, a.removed FROM articles a JOIN feeds f ON f.id = a.feed_id "
+            "WHERE f.url = ? AND a.duplicate_of IS NULL ORDER BY a.id DESC LIMIT ?",
+            (feed_url, limit),
+        )
+        return [_history(paragraphs, removed) for paragraphs, removed in rows]
 
     def dump_articles(self) -> Iterator[ArticleRecord]:
         """Every article row in id order with its bands: two ordered cursors merged, so memory
