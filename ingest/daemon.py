@@ -143,6 +143,13 @@ class FeedState:
         }
 
 
+def _by_url(rows: list[FeedRow]) -> dict[str, FeedRow]:
+    """Stored feeds by URL, a moved feed also by the URL it was configured with."""
+    found = {row.origin_url: row for row in rows if row.origin_url}
+    found.update({row.url: row for row in rows})
+    return found
+
+
 def owner_id() -> str:
     """This daemon's name in leases and /status: host, pid and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -232,7 +239,7 @@ class Daemon:
                 lease_seconds=lease,
                 deadline=self.settings.http.deadline,
             )
-        rows = {row.url: row for row in await self.pipeline.call(self.store.feeds)}
+        rows = _by_url(await self.pipeline.call(self.store.feeds))
         self._probe_ok_at = time.monotonic()
         self._probe_error = None
         self.scheduler.start()
@@ -540,7 +547,7 @@ class Daemon:
             event(log, "store ready again")
         self._probe_ok_at = time.monotonic()
         self._probe_error = None
-        by_url = {row.url: row for row in rows}
+        by_url = _by_url(rows)
         for name, feed in self.feeds.items():
             row = by_url.get(feed.url)
             if row is not None and name in self.states:

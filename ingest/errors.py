@@ -56,8 +56,8 @@ class FetchError(FeedError):
 
     Codes: ``timeout``, ``connect``, ``body_too_large``, ``too_many_redirects``,
     ``unsupported_scheme``, ``refused_private``, ``invalid_url``, ``http_status``
-    (with ``status``), ``unsupported_encoding``, ``broken_transfer``, ``not_found``
-    (a missing local file).
+    (with ``status``), ``gone`` (410: retried at the longest interval, never dropped),
+    ``unsupported_encoding``, ``broken_transfer``, ``not_found`` (a missing local file).
     """
 
     code = "fetch_error"
