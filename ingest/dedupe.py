@@ -9,13 +9,23 @@ Paragraph rule (``dedupe_paragraphs``), for a paragraph P and an earlier *kept* 
 * ``near_duplicate`` when both have at least ``paragraph_min_tokens`` distinct stems and
   ``distance(P, K) <= paragraph_max_distance`` and ``jaccard(stems P, stems K) >=
   paragraph_min_overlap``;
+* ``contained`` when the smaller of the two (fewer distinct stems, at least
+  ``paragraph_min_tokens`` of them) has at least ``paragraph_min_containment`` of its stem
+  bigrams (pairs of consecutive stems) in the other: a truncated excerpt ("the first 200
+  characters"), a sentence lifted out of a longer paragraph, a crosshead repeating a line of
+  the text. Unlike a stem set, bigrams keep word order, so a short paragraph that merely uses
+  the same vocabulary is not contained;
 * a short paragraph (fewer distinct stems) is never judged by its fingerprint: besides an
   exact match it is dropped only when its stem set overlaps K's by at least
   ``SHORT_PARAGRAPH_MIN_OVERLAP`` with ``SHORT_PARAGRAPH_MIN_SHARED`` stems in common.
 
-The first occurrence stays; an exact repeat names the first kept paragraph with the same text,
-otherwise the matching kept paragraph with the highest overlap (then the smallest distance,
-then the earliest) is named in ``duplicate_of``.
+The first occurrence stays, except for containment, where the smaller paragraph goes whichever
+comes first: a scraper's truncated excerpt above the full paragraph is dropped, not the full
+paragraph. An exact repeat names the first kept paragraph with the same text; otherwise the
+matching kept paragraph with the highest overlap (then the smallest distance, then the
+earliest) is named in ``duplicate_of``; a kept paragraph dropped later as ``contained`` names
+the later paragraph that contains it. For ``contained``, ``Removed.overlap`` is the
+containment (share of the smaller paragraph's stem bigrams found in the other), not a Jaccard.
 
 Article rule (``decide_article``): among the stored candidates, the nearest one with
 ``distance <= article_max_distance`` and ``jaccard(stems) >= article_min_overlap`` makes the
@@ -29,7 +39,9 @@ duplicates of anything, so empty or punctuation-only texts do not cluster.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence, Set
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from ingest import arabic, fingerprint
@@ -49,6 +61,13 @@ input with tens of thousands of paragraphs linear in time."""
 
 _OVERLAP_DIGITS = 4  # overlaps are recorded rounded, so stored explanations are stable
 
+NEAR_DUPLICATE = "near_duplicate"
+EXACT_DUPLICATE = "exact_duplicate"
+CONTAINED = "contained"
+DUPLICATE_REASONS = frozenset({NEAR_DUPLICATE, EXACT_DUPLICATE, CONTAINED})
+"""The ``Removed.reason`` values of the paragraph rule (the cleaner and the boilerplate rule
+have their own)."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Features:
@@ -58,6 +77,8 @@ class _Features:
     """The normalised token sequence: equal keys are exact duplicates."""
     stems: frozenset[str]
     fp: int
+    pairs: frozenset[tuple[str, str]]
+    """Stem bigrams (consecutive content words): what containment compares."""
 
 
 def _features(text: str) -> _Features:
@@ -67,7 +88,13 @@ def _features(text: str) -> _Features:
         key=" ".join(words),
         stems=frozenset(stems),
         fp=fingerprint.fingerprint(stems),
+        pairs=frozenset(itertools.pairwise(stems)),
     )
+
+
+def containment(small: Set[tuple[str, str]], big: Set[tuple[str, str]]) -> float:
+    """|small & big| / |small|: how much of ``small`` is found in ``big`` (0.0 when empty)."""
+    return len(small & big) / len(small) if small else 0.0
 
 
 def jaccard(a: Set[str], b: Set[str]) -> float:
@@ -79,86 +106,174 @@ def jaccard(a: Set[str], b: Set[str]) -> float:
 
 
 def _paragraph_match(
-    new: _Features, kept: _Features, settings: DedupSettings
+    new: _Features, kept: _Features, settings: DedupSettings, shared_pairs: int | None = None
 ) -> tuple[str, int, float] | None:
-    """``(reason, distance, overlap)`` when ``new`` repeats ``kept``, else ``None``."""
+    """``(reason, distance, overlap)`` when ``new`` repeats ``kept``, else ``None``.
+
+    ``shared_pairs`` is ``len(new.pairs & kept.pairs)`` when the caller counted it already.
+    """
     if new.key and new.key == kept.key:
-        return "exact_duplicate", 0, 1.0
+        return EXACT_DUPLICATE, 0, 1.0
     if not new.stems or not kept.stems:
         return None
     dist = fingerprint.distance(new.fp, kept.fp)
     short = min(len(new.stems), len(kept.stems)) < settings.paragraph_min_tokens
-    if not short and dist > settings.paragraph_max_distance:
-        return None  # the cheap test first: most pairs end here
-    overlap = jaccard(new.stems, kept.stems)
     if short:
+        overlap = jaccard(new.stems, kept.stems)
         matched = (
             overlap >= SHORT_PARAGRAPH_MIN_OVERLAP
             and len(new.stems & kept.stems) >= SHORT_PARAGRAPH_MIN_SHARED
         )
-    else:
-        matched = overlap >= settings.paragraph_min_overlap
-    return ("near_duplicate", dist, overlap) if matched else None
+        return (NEAR_DUPLICATE, dist, overlap) if matched else None
+    if dist <= settings.paragraph_max_distance:  # the cheap test first
+        overlap = jaccard(new.stems, kept.stems)
+        if overlap >= settings.paragraph_min_overlap:
+            return NEAR_DUPLICATE, dist, overlap
+    if len(new.stems) <= len(kept.stems) and new.pairs:
+        shared = len(new.pairs & kept.pairs) if shared_pairs is None else shared_pairs
+        contained = shared / len(new.pairs)
+        if contained >= settings.paragraph_min_containment:
+            return CONTAINED, dist, contained
+    return None
+
+
+def _subsumes(new: _Features, kept: _Features, shared_pairs: int, settings: DedupSettings) -> float:
+    """The containment of the earlier ``kept`` paragraph in ``new`` when ``kept`` is the smaller
+    one (fewer distinct stems) and is contained (it is then dropped in favour of ``new``),
+    else ``0.0``."""
+    if not kept.pairs or len(kept.stems) < settings.paragraph_min_tokens:
+        return 0.0
+    if len(kept.stems) >= len(new.stems):
+        return 0.0  # equal sizes: the first occurrence stays
+    contained = shared_pairs / len(kept.pairs)
+    return contained if contained >= settings.paragraph_min_containment else 0.0
+
+
+_RANK = {EXACT_DUPLICATE: 0, NEAR_DUPLICATE: 1, CONTAINED: 2}
 
 
 def _best_match(
-    new: _Features, kept: Sequence[_Features], settings: DedupSettings
+    new: _Features,
+    kept: Sequence[_Features | None],
+    settings: DedupSettings,
+    shared_pairs: Mapping[int, int],
 ) -> tuple[int, str, int, float] | None:
-    """``(index, reason, distance, overlap)`` of the kept paragraph ``new`` repeats most closely."""
+    """``(index, reason, distance, overlap)`` of the kept paragraph ``new`` repeats most closely
+    (``None`` entries of ``kept`` were dropped since and are skipped)."""
     matches = []
     for index, other in enumerate(kept):
-        match = _paragraph_match(new, other, settings)
+        if other is None:
+            continue
+        match = _paragraph_match(new, other, settings, shared_pairs.get(index, 0))
         if match is not None:
             matches.append((index, *match))
     if not matches:
         return None
-    # highest overlap, then smallest distance, then earliest
-    return min(matches, key=lambda m: (-m[3], m[2], m[0]))
+    # the strongest rule, then the highest overlap, the smallest distance, the earliest
+    return min(matches, key=lambda m: (_RANK[m[1]], -m[3], m[2], m[0]))
 
 
 def dedupe_paragraphs(cleaned: Cleaned, settings: DedupSettings) -> Cleaned:
-    """Drop paragraphs that repeat an earlier kept paragraph of the same item.
+    """Drop paragraphs that repeat another paragraph of the same item (see the module rules).
 
-    Each drop is recorded as a ``Removed`` (``exact_duplicate`` or ``near_duplicate``) naming
-    the kept paragraph's position, the fingerprint distance and the stem overlap; the result's
-    ``removed`` merges these with ``cleaned.removed``, sorted by position.
+    Each drop is recorded as a ``Removed`` (``exact_duplicate``, ``near_duplicate`` or
+    ``contained``) naming the other paragraph's position, the fingerprint distance and the
+    overlap; the result's ``removed`` merges these with ``cleaned.removed``, sorted by position.
     """
     positions = cleaned.positions
     if len(positions) != len(cleaned.paragraphs):
         positions = tuple(range(len(cleaned.paragraphs)))
-    kept: list[tuple[int, str, _Features]] = []
+    # kept[i] is None once the paragraph was dropped as contained in a later one
+    kept: list[tuple[int, str, _Features] | None] = []
     first_with_key: dict[str, int] = {}  # normalised text -> index in kept
+    postings: dict[tuple[str, str], list[int]] = {}  # stem bigram -> indices in kept
     removed = list(cleaned.removed)
     for position, text in zip(positions, cleaned.paragraphs, strict=True):
         features = _features(text)
         exact = first_with_key.get(features.key) if features.key else None
-        if exact is not None:
-            match: tuple[int, str, int, float] | None = (exact, "exact_duplicate", 0, 1.0)
-        else:
-            compared = [other for _, _, other in kept[:MAX_NEAR_COMPARED]]
-            match = _best_match(features, compared, settings)
-        if match is None:
-            if features.key:
-                first_with_key.setdefault(features.key, len(kept))
-            kept.append((position, text, features))
-            continue
-        index, reason, dist, overlap = match
-        removed.append(
-            Removed(
-                reason=reason,
-                text=text,
-                position=position,
-                duplicate_of=kept[index][0],
-                distance=dist,
-                overlap=round(overlap, _OVERLAP_DIGITS),
+        shared = _shared_pairs(features, postings)
+        match: tuple[int, str, int, float] | None = None
+        if exact is not None and kept[exact] is not None:
+            match = (exact, EXACT_DUPLICATE, 0, 1.0)
+        elif not _drop_subsumed(features, position, kept, shared, removed, settings=settings):
+            compared = [None if k is None else k[2] for k in kept[:MAX_NEAR_COMPARED]]
+            match = _best_match(features, compared, settings, shared)
+        if match is not None:
+            index, reason, dist, overlap = match
+            other = kept[index]
+            assert other is not None
+            removed.append(
+                _removed(reason, text, position, other=other[0], dist=dist, overlap=overlap)
             )
-        )
+            continue
+        if features.key:
+            first_with_key.setdefault(features.key, len(kept))
+        if len(kept) < MAX_NEAR_COMPARED:
+            for pair in features.pairs:
+                postings.setdefault(pair, []).append(len(kept))
+        kept.append((position, text, features))
     removed.sort(key=lambda item: item.position)
+    alive = [k for k in kept if k is not None]
     return Cleaned(
-        paragraphs=tuple(text for _, text, _ in kept),
+        paragraphs=tuple(text for _, text, _ in alive),
         removed=tuple(removed),
-        positions=tuple(position for position, _, _ in kept),
+        positions=tuple(position for position, _, _ in alive),
         links=cleaned.links,
+    )
+
+
+def _drop_subsumed(
+    features: _Features,
+    position: int,
+    kept: list[tuple[int, str, _Features] | None],
+    shared: Mapping[int, int],
+    removed: list[Removed],
+    *,
+    settings: DedupSettings,
+) -> bool:
+    """Drop the earlier kept paragraphs that the new one contains (a truncated excerpt above
+    the full paragraph); whether there was any. Checked before the new paragraph is judged a
+    repeat, so the fuller text is the one that stays."""
+    dropped = False
+    for index, count in shared.items():
+        other = kept[index]
+        if other is None:
+            continue
+        contained = _subsumes(features, other[2], count, settings)
+        if contained:
+            kept[index] = None
+            dropped = True
+            dist = fingerprint.distance(features.fp, other[2].fp)
+            removed.append(
+                _removed(
+                    CONTAINED, other[1], other[0], other=position, dist=dist, overlap=contained
+                )
+            )
+    return dropped
+
+
+def _shared_pairs(
+    features: _Features, postings: Mapping[tuple[str, str], list[int]]
+) -> dict[int, int]:
+    """How many stem bigrams ``features`` shares with each indexed kept paragraph."""
+    shared: Counter[int] = Counter()
+    for pair in features.pairs:
+        indices = postings.get(pair)
+        if indices:
+            shared.update(indices)
+    return dict(shared)
+
+
+def _removed(
+    reason: str, text: str, position: int, *, other: int, dist: int, overlap: float
+) -> Removed:
+    return Removed(
+        reason=reason,
+        text=text,
+        position=position,
+        duplicate_of=other,
+        distance=dist,
+        overlap=round(overlap, _OVERLAP_DIGITS),
     )
 
 
@@ -227,6 +342,18 @@ def decide_article(
     )
 
 
+def paragraph_figures(text_a: str, text_b: str) -> tuple[int, float, float]:
+    """``(distance, overlap, containment)`` of two paragraphs: fingerprint distance, stem-set
+    Jaccard, and the share of the smaller one's stem bigrams found in the other."""
+    a, b = _features(text_a), _features(text_b)
+    small, big = (a, b) if len(a.stems) <= len(b.stems) else (b, a)
+    return (
+        fingerprint.distance(a.fp, b.fp),
+        jaccard(a.stems, b.stems),
+        containment(small.pairs, big.pairs),
+    )
+
+
 def explain_pair(text_a: str, text_b: str, settings: DedupSettings) -> tuple[int, float, str]:
     """``(distance, overlap, verdict)`` for two texts, for ``ingest explain --text``.
 
@@ -245,14 +372,39 @@ def explain_pair(text_a: str, text_b: str, settings: DedupSettings) -> tuple[int
         return dist, overlap, "new: a text without content words has no fingerprint"
     if len(paragraphs_a) <= 1 and len(paragraphs_b) <= 1:
         verdict = _explain_paragraphs(text_a, text_b, settings)
+    elif text_hash(paragraphs_a) == text_hash(paragraphs_b):
+        verdict = "exact (the same text once normalised: rule text)"
     else:
         verdict = _explain_articles(dist, overlap, settings)
     return dist, round(overlap, _OVERLAP_DIGITS), verdict
 
 
+def paragraph_rule(settings: DedupSettings) -> str:
+    """The paragraph rule with the thresholds in force, in words."""
+    return (
+        f"paragraph rule: distance <= {settings.paragraph_max_distance}"
+        f" and overlap >= {settings.paragraph_min_overlap:.2f},"
+        f" or containment >= {settings.paragraph_min_containment:.2f}"
+    )
+
+
+def article_rule(settings: DedupSettings) -> str:
+    """The article rule with the thresholds in force, in words."""
+    return (
+        f"article rule: distance <= {settings.article_max_distance}"
+        f" and overlap >= {settings.article_min_overlap:.2f}"
+    )
+
+
 def _explain_paragraphs(text_a: str, text_b: str, settings: DedupSettings) -> str:
     a, b = _features(text_a), _features(text_b)
-    match = _paragraph_match(b, a, settings)
+    # Either may be the smaller one: containment is judged from the smaller side.
+    small, big = (a, b) if len(a.stems) < len(b.stems) else (b, a)
+    subsumed = _subsumes(big, small, len(small.pairs & big.pairs), settings)
+    if subsumed:
+        match: tuple[str, int, float] | None = (CONTAINED, 0, subsumed)
+    else:
+        match = _paragraph_match(b, a, settings) or _paragraph_match(a, b, settings)
     short = min(len(a.stems), len(b.stems)) < settings.paragraph_min_tokens
     if short:
         rule = (
@@ -260,17 +412,14 @@ def _explain_paragraphs(text_a: str, text_b: str, settings: DedupSettings) -> st
             f" overlap >= {SHORT_PARAGRAPH_MIN_OVERLAP:.2f}"
         )
     else:
-        rule = (
-            f"paragraph rule: distance <= {settings.paragraph_max_distance}"
-            f" and overlap >= {settings.paragraph_min_overlap:.2f}"
-        )
-    return f"{match[0]} ({rule})" if match else f"different ({rule})"
+        rule = paragraph_rule(settings)
+    if match is None:
+        return f"different ({rule})"
+    if match[0] == CONTAINED:
+        return f"contained: containment {match[2]:.2f} ({rule})"
+    return f"{match[0]} ({rule})"
 
 
 def _explain_articles(dist: int, overlap: float, settings: DedupSettings) -> str:
-    rule = (
-        f"article rule: distance <= {settings.article_max_distance}"
-        f" and overlap >= {settings.article_min_overlap:.2f}"
-    )
     near = dist <= settings.article_max_distance and overlap >= settings.article_min_overlap
-    return f"near ({rule})" if near else f"new ({rule})"
+    return f"near ({article_rule(settings)})" if near else f"new ({article_rule(settings)})"

@@ -121,3 +121,29 @@ def test_values_are_converted() -> None:
     assert settings.http.deadline == 5.0
     assert settings.http.allow_networks == (ipaddress.ip_network("127.0.0.0/8"),)
     assert settings.dedup.window_days == 2.0
+
+
+def test_example_config_documents_every_setting_with_its_default() -> None:
+    """Every key of [http], [dedup] and [daemon] appears in config/ingest.toml, set or commented
+    out, with the value the code uses by default: the example never drifts from the code."""
+    import dataclasses
+    import re
+    import tomllib
+
+    from ingest.settings import DaemonSettings, DedupSettings, HttpSettings
+
+    text = (ROOT / "config" / "ingest.toml").read_text(encoding="utf-8")
+    sections = {
+        name: body
+        for name, body in re.findall(r"^\[(\w+)\]\n(.*?)(?=^\[)", text, re.S | re.M)
+    }
+    for name, cls in (("http", HttpSettings), ("dedup", DedupSettings), ("daemon", DaemonSettings)):
+        body = sections[name]
+        defaults = cls()
+        for field in dataclasses.fields(cls):
+            match = re.search(rf"^#? ?{field.name} = (.+?)(?:\s+#.*)?$", body, re.M)
+            assert match, f"[{name}] {field.name} is not in config/ingest.toml"
+            if field.name in ("user_agent", "proxy", "allow_networks", "lease_seconds"):
+                continue  # examples, not defaults
+            value = tomllib.loads(f"v = {match.group(1)}")["v"]
+            assert value == getattr(defaults, field.name), f"[{name}] {field.name}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -128,11 +129,21 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
+def _writable(path: str) -> bool:
+    """Whether the database file and its WAL may be written (root included: ``access``
+    honours the immutable flag and read-only mounts)."""
+    return all(os.access(p, os.W_OK) for p in (path, f"{path}-wal") if Path(p).exists())
+
+
 def _translate(exc: sqlite3.Error, path: str) -> StoreError:
     text = str(exc).lower()
     if "full" in text:
         return StoreError(f"{path}: the disk is full ({exc})", code="db_full")
     if "readonly" in text or "read-only" in text:
+        return StoreError(f"{path}: the database is read-only ({exc})", code="db_readonly")
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_IOERR and not _writable(path):
+        # A file made read-only (chattr +i, a read-only remount) under an open connection
+        # fails writes with "disk I/O error", not SQLITE_READONLY.
         return StoreError(f"{path}: the database is read-only ({exc})", code="db_readonly")
     if "locked" in text or "busy" in text:
         return StoreError(f"{path}: the database stayed locked ({exc})", code="db_locked")
