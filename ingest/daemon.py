@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ingest import __version__, config
-from ingest.errors import ConfigError, IngestError
+from ingest.errors import ConfigError, IngestError, StoreError
 from ingest.fetch import Fetcher
 from ingest.health import HealthServer, Response
 from ingest.logs import event
@@ -150,6 +150,24 @@ def _by_url(rows: list[FeedRow]) -> dict[str, FeedRow]:
     return found
 
 
+def dead_here(owner: str) -> bool:
+    """Whether lease holder ``owner`` (see ``owner_id``) is a daemon of this host that is gone:
+    its pid does not run, or is ours (a restart that got the same pid, as in a container)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def owner_id() -> str:
     """This daemon's name in leases and /status: host, pid and a random suffix."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -185,6 +203,8 @@ class Daemon:
         self._tick = time.monotonic()
         self._probe_ok_at: float | None = None
         self._probe_error: str | None = "starting"
+        self._store_failure: str | None = None
+        """Set by a failed store write (db_full, db_readonly ...), cleared by a good one."""
         self._limit = asyncio.Semaphore(max(1, settings.http.max_connections))
         self._host_limits: dict[str, asyncio.Semaphore] = {}
         self.scheduler = AsyncIOScheduler(
@@ -240,6 +260,12 @@ class Daemon:
                 deadline=self.settings.http.deadline,
             )
         rows = _by_url(await self.pipeline.call(self.store.feeds))
+        for row in rows.values():
+            # A previous life of this daemon (killed, OOM, crashed) left its leases: take its
+            # feeds back now instead of skipping them, and the whole host, until they expire.
+            if row.lease_owner and row.lease_owner != self.owner and dead_here(row.lease_owner):
+                await self.pipeline.call(self.store.release, row.url, row.lease_owner)
+                event(log, "released a dead daemon's lease", feed=row.name, holder=row.lease_owner)
         self._probe_ok_at = time.monotonic()
         self._probe_error = None
         self.scheduler.start()
@@ -359,7 +385,22 @@ class Daemon:
             async with self._limit, self._host_limit(feed.url):
                 if self._stop.is_set():  # SIGTERM came while this job waited for a slot
                     return
-                claim = await self.pipeline.call(self._claim, feed)
+                try:
+                    claim = await self.pipeline.call(self._claim, feed)
+                except StoreError as exc:  # db_full, db_readonly ...: a clear error, not a crash
+                    self._record(
+                        state,
+                        FeedOutcome(
+                            name=name,
+                            url=feed.url,
+                            status="error",
+                            error_code=exc.code,
+                            error=exc.message,
+                        ),
+                    )
+                    backoff = timedelta(seconds=self.settings.daemon.backoff_base)
+                    self._schedule(name, self.clock() + backoff)
+                    return
                 if not claim.claimed:
                     self._not_claimed(name, claim.reason, claim.next_check, claim.lease_owner)
                     return
@@ -421,6 +462,21 @@ class Daemon:
 
     def _record(self, state: FeedState, outcome: FeedOutcome) -> None:
         now = self.clock()
+        # Readiness follows real writes: a ping (BEGIN IMMEDIATE; ROLLBACK) writes nothing
+        # and passes on a full disk or a read-only file; every outcome was a write.
+        if outcome.status == "error" and (outcome.error_code or "").startswith("db_"):
+            if self._store_failure is None:
+                event(
+                    log,
+                    "store not ready",
+                    logging.ERROR,
+                    error_code=outcome.error_code,
+                    error=outcome.error,
+                )
+            self._store_failure = f"store: {outcome.error_code}: {outcome.error}"
+        elif outcome.status != "error" and self._store_failure is not None:
+            self._store_failure = None
+            event(log, "store ready again")
         state.last_fetch = now
         state.outcome = outcome.status
         state.lease_owner = None
@@ -566,6 +622,8 @@ class Daemon:
     def store_reason(self) -> str | None:
         if self._probe_error:
             return self._probe_error
+        if self._store_failure:
+            return self._store_failure
         if self._probe_ok_at is None or time.monotonic() - self._probe_ok_at > PROBE_STALE:
             return "store has not answered a probe for 30 s"
         return None
