@@ -133,10 +133,7 @@ def test_example_config_documents_every_setting_with_its_default() -> None:
     from ingest.settings import DaemonSettings, DedupSettings, HttpSettings
 
     text = (ROOT / "config" / "ingest.toml").read_text(encoding="utf-8")
-    sections = {
-        name: body
-        for name, body in re.findall(r"^\[(\w+)\]\n(.*?)(?=^\[)", text, re.S | re.M)
-    }
+    sections = dict(re.findall(r"^\[(\w+)\]\n(.*?)(?=^\[)", text, re.S | re.M))
     for name, cls in (("http", HttpSettings), ("dedup", DedupSettings), ("daemon", DaemonSettings)):
         body = sections[name]
         defaults = cls()
