@@ -123,10 +123,20 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _iso_us(value: datetime | None) -> str | None:
+    """Microsecond precision for the scheduling columns (``next_check``, ``lease_until``): a
+    whole-second due time would let another daemon claim a feed up to a second early. Values
+    of one column are always written in one format, so they compare correctly as text."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _dt(value: str | None) -> datetime | None:
     if not value:
         return None
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if "." in value else "%Y-%m-%dT%H:%M:%SZ"
+    return datetime.strptime(value, fmt).replace(tzinfo=UTC)
 
 
 def _writable(path: str) -> bool:
@@ -425,7 +435,7 @@ class SQLiteTx:
             params += [update.redirect_url, update.redirect_count]
         if update.next_check is not None:
             sets += ["next_check = ?", "lease_owner = NULL", "lease_until = NULL"]
-            params.append(_iso(update.next_check))
+            params.append(_iso_us(update.next_check))
         if update.publish_interval is not None:
             sets.append("publish_interval = ?")
             params.append(update.publish_interval)
@@ -455,11 +465,11 @@ class SQLiteTx:
                     r.articles,
                     r.duplicates,
                     r.ttl_seconds,
-                    _iso(r.next_check),
+                    _iso_us(r.next_check),
                     feed_host(r.url),
                     r.publish_interval,
                     r.lease_owner,
-                    _iso(r.lease_until),
+                    _iso_us(r.lease_until),
                     r.origin_url,
                     r.redirect_url,
                     r.redirect_count,
@@ -651,13 +661,13 @@ class SQLiteStore:
             if per_host > 0:
                 busy = c.execute(
                     "SELECT count(*) FROM feeds WHERE host = ? AND id != ? AND lease_until > ?",
-                    (host, feed_id, _iso(now)),
+                    (host, feed_id, _iso_us(now)),
                 ).fetchone()[0]
                 if busy >= per_host:
                     return Claim(False, "host_busy", next_check, holder)
             c.execute(
                 "UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                (owner, _iso(now + timedelta(seconds=lease_seconds)), feed_id),
+                (owner, _iso_us(now + timedelta(seconds=lease_seconds)), feed_id),
             )
             return Claim(True, "", next_check, owner)
 
