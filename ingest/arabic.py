@@ -105,7 +105,15 @@ def normalize(text: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """The normalised words of ``text``: maximal runs of letters and digits."""
-    return _WORD.findall(normalize(text))
+    return list(_tokens(text))
+
+
+@lru_cache(maxsize=4096)
+def _tokens(text: str) -> tuple[str, ...]:
+    # One paragraph is tokenised by the paragraph dedupe, the text hash, the article features
+    # and the boilerplate key, and again as a candidate of later articles: remember the last
+    # few thousand (profiling showed normalisation repeated about five times per paragraph).
+    return tuple(_WORD.findall(normalize(text)))
 
 
 # Function words that every news text shares; they would pull unrelated texts together.

@@ -38,6 +38,7 @@ duplicates of anything, so empty or punctuation-only texts do not cluster.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 from collections import Counter
@@ -69,16 +70,23 @@ DUPLICATE_REASONS = frozenset({NEAR_DUPLICATE, EXACT_DUPLICATE, CONTAINED})
 have their own)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class _Features:
     """What the paragraph rule compares, computed once per paragraph."""
 
     key: str
     """The normalised token sequence: equal keys are exact duplicates."""
     stems: frozenset[str]
-    fp: int
+    stem_list: tuple[str, ...]
     pairs: frozenset[tuple[str, str]]
     """Stem bigrams (consecutive content words): what containment compares."""
+
+    @functools.cached_property
+    def fp(self) -> int:
+        """The paragraph's fingerprint, computed only when a rule needs a distance: most pairs
+        of paragraphs fail on word overlap first, and simhash was the largest cost of
+        ``prepare`` when every paragraph got one (bench/README.md)."""
+        return fingerprint.fingerprint(self.stem_list)
 
 
 def _features(text: str) -> _Features:
@@ -87,7 +95,7 @@ def _features(text: str) -> _Features:
     return _Features(
         key=" ".join(words),
         stems=frozenset(stems),
-        fp=fingerprint.fingerprint(stems),
+        stem_list=tuple(stems),
         pairs=frozenset(itertools.pairwise(stems)),
     )
 
@@ -116,24 +124,25 @@ def _paragraph_match(
         return EXACT_DUPLICATE, 0, 1.0
     if not new.stems or not kept.stems:
         return None
-    dist = fingerprint.distance(new.fp, kept.fp)
     short = min(len(new.stems), len(kept.stems)) < settings.paragraph_min_tokens
+    overlap = jaccard(new.stems, kept.stems)
     if short:
-        overlap = jaccard(new.stems, kept.stems)
         matched = (
             overlap >= SHORT_PARAGRAPH_MIN_OVERLAP
             and len(new.stems & kept.stems) >= SHORT_PARAGRAPH_MIN_SHARED
         )
-        return (NEAR_DUPLICATE, dist, overlap) if matched else None
-    if dist <= settings.paragraph_max_distance:  # the cheap test first
-        overlap = jaccard(new.stems, kept.stems)
-        if overlap >= settings.paragraph_min_overlap:
+        return (NEAR_DUPLICATE, fingerprint.distance(new.fp, kept.fp), overlap) if matched else None
+    # Both conditions must hold; the set overlap is the cheap one, the fingerprint is computed
+    # only for the pairs that pass it.
+    if overlap >= settings.paragraph_min_overlap:
+        dist = fingerprint.distance(new.fp, kept.fp)
+        if dist <= settings.paragraph_max_distance:
             return NEAR_DUPLICATE, dist, overlap
     if len(new.stems) <= len(kept.stems) and new.pairs:
         shared = len(new.pairs & kept.pairs) if shared_pairs is None else shared_pairs
         contained = shared / len(new.pairs)
         if contained >= settings.paragraph_min_containment:
-            return CONTAINED, dist, contained
+            return CONTAINED, fingerprint.distance(new.fp, kept.fp), contained
     return None
 
 
