@@ -64,6 +64,9 @@ PROBE_EVERY = 5.0
 """Seconds between store probes (ping + status snapshot)."""
 PROBE_STALE = 30.0
 """A store that has not answered a probe for this long makes the daemon not ready."""
+FIRST_ROUND_SECONDS_PER_FEED = 0.04
+"""Measured ingest time of one feed (bench/README.md, daemon at scale): the first round of
+never-fetched feeds is spread over this many seconds per configured feed."""
 HEARTBEAT_STALE = 10.0
 """A scheduler that has not ticked for this long is wedged: not live, no watchdog pings."""
 STANDBY = 0.1
@@ -354,6 +357,10 @@ class Daemon:
         # A feed due now starts within the first seconds, spread out so feeds do not all
         # fire at once; one checked recently waits for its stored next check.
         spread = min(30.0, self.settings.daemon.min_interval)
+        if row is None or row.last_fetch is None:
+            # Never fetched: spread the first round over the time ingesting it takes, so a
+            # large new configuration does not start thousands of fetches late (bench/README).
+            spread = max(spread, FIRST_ROUND_SECONDS_PER_FEED * len(self.settings.feeds))
         first = now + timedelta(seconds=self.rng.random() * spread)
         if row is not None and row.next_check is not None and row.next_check > first:
             first = row.next_check
