@@ -622,7 +622,9 @@ def test_pathological_html_finishes_fast_and_bounded() -> None:
         "unclosed_2mb",
         "nested_text_100k",
     ):
-        assert result[name]["seconds"] < 5, (name, result)
+        # About 0.5 s each on an idle machine; uncapped these take minutes (HOSTILE.md), so a
+        # generous bound still catches a regression without failing on a loaded CI machine.
+        assert result[name]["seconds"] < 20, (name, result)
         assert result[name]["chars"] <= 1_000_000, (name, result)
     # The inputs alone are ~27 MB; uncapped, the 8 MB tag soup took 1.2 GB (HOSTILE.md).
     assert result["peak_mb_over_base"] < 300, result
