@@ -264,6 +264,18 @@ def _lock_id32(text: str) -> int:
 Connection: TypeAlias = psycopg.Connection[tuple[Any, ...]]
 
 
+def _candidate(r: Sequence[Any]) -> Candidate:
+    """A ``Candidate`` from a row of (id, simhash, feed url, title, paragraphs, published)."""
+    return Candidate(
+        id=int(r[0]),
+        simhash=from_signed64(r[1]),
+        feed_url=r[2],
+        title=r[3],
+        paragraphs=tuple(json.loads(r[4])),
+        published=_utc(r[5]),
+    )
+
+
 class PostgresTx:
     """The unit of work of one feed on one PostgreSQL connection (see ``store.base.Tx``)."""
 
@@ -339,17 +351,7 @@ class PostgresTx:
                ORDER BY a.id""",
             (list(range(len(bands))), list(bands), fp_version, ts - window_s, ts + window_s),
         ).fetchall()
-        return [
-            Candidate(
-                id=int(r[0]),
-                simhash=from_signed64(r[1]),
-                feed_url=r[2],
-                title=r[3],
-                paragraphs=tuple(json.loads(r[4])),
-                published=_utc(r[5]),
-            )
-            for r in rows
-        ]
+        return [_candidate(r) for r in rows]
 
     def fingerprints_since(
         self, after_id: int, fp_version: int, min_ts: int
@@ -370,17 +372,7 @@ class PostgresTx:
                WHERE a.id = ANY(%s::bigint[]) ORDER BY a.id""",
             (list(ids),),
         ).fetchall()
-        return [
-            Candidate(
-                id=int(r[0]),
-                simhash=from_signed64(r[1]),
-                feed_url=r[2],
-                title=r[3],
-                paragraphs=tuple(json.loads(r[4])),
-                published=_utc(r[5]),
-            )
-            for r in rows
-        ]
+        return [_candidate(r) for r in rows]
 
     def insert_article(
         self, feed_id: int, article: Article, bands: Sequence[int], verdict: Verdict

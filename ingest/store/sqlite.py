@@ -209,6 +209,18 @@ def _ts(article: Article) -> int:
     return int((article.published or article.fetched).timestamp())
 
 
+def _candidate(r: Sequence[Any]) -> Candidate:
+    """A ``Candidate`` from a row of (id, simhash, feed url, title, paragraphs, published)."""
+    return Candidate(
+        id=int(r[0]),
+        simhash=from_signed64(r[1]),
+        feed_url=r[2],
+        title=r[3],
+        paragraphs=tuple(json.loads(r[4])),
+        published=_dt(r[5]),
+    )
+
+
 class SQLiteTx:
     """The unit of work of one feed on one SQLite connection (see ``store.base.Tx``)."""
 
@@ -268,17 +280,7 @@ class SQLiteTx:
                 WHERE ({pairs}) AND a.fp_version = ? AND a.ts BETWEEN ? AND ?""",
             [*params, fp_version, ts - window_s, ts + window_s],
         ).fetchall()
-        return [
-            Candidate(
-                id=int(r[0]),
-                simhash=from_signed64(r[1]),
-                feed_url=r[2],
-                title=r[3],
-                paragraphs=tuple(json.loads(r[4])),
-                published=_dt(r[5]),
-            )
-            for r in rows
-        ]
+        return [_candidate(r) for r in rows]
 
     def fingerprints_since(
         self, after_id: int, fp_version: int, min_ts: int
@@ -300,17 +302,7 @@ class SQLiteTx:
                 WHERE a.id IN ({marks}) ORDER BY a.id""",
             list(ids),
         ).fetchall()
-        return [
-            Candidate(
-                id=int(r[0]),
-                simhash=from_signed64(r[1]),
-                feed_url=r[2],
-                title=r[3],
-                paragraphs=tuple(json.loads(r[4])),
-                published=_dt(r[5]),
-            )
-            for r in rows
-        ]
+        return [_candidate(r) for r in rows]
 
     def insert_article(
         self, feed_id: int, article: Article, bands: Sequence[int], verdict: Verdict
