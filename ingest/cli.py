@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,11 +25,12 @@ from ingest.dedupe import dedupe_paragraphs
 from ingest.errors import ConfigError, IngestError, StoreError
 from ingest.fetch import Fetcher
 from ingest.fingerprint import to_hex
+from ingest.limits import FetchLimits
 from ingest.models import Cleaned, FeedOutcome
-from ingest.pipeline import Pipeline, Target
+from ingest.pipeline import Pipeline, Target, utcnow
 from ingest.settings import Settings
 from ingest.store import open_store
-from ingest.store.base import Store, StoredArticle, feed_host
+from ingest.store.base import Store, StoredArticle
 
 EPILOG = """\
 examples:
@@ -248,20 +249,23 @@ def _outcome_json(o: FeedOutcome) -> dict[str, Any]:
 
 
 async def _fetch_all(
-    targets: Sequence[Target], settings: Settings, store: Store, out: TextIO, as_json: bool
+    targets: Sequence[Target],
+    settings: Settings,
+    store: Store,
+    out: TextIO,
+    as_json: bool,
+    *,
+    clock: Callable[[], datetime] = utcnow,
 ) -> list[FeedOutcome]:
     progress = sys.stderr.isatty() and len(targets) > 3 and not as_json
     outcomes: list[FeedOutcome] = []
-    limit = asyncio.Semaphore(max(1, settings.http.max_connections))
-    hosts: dict[str, asyncio.Semaphore] = {}
+    limits = FetchLimits(settings.http.max_connections, settings.http.per_host)
 
     async with Fetcher(settings.http) as fetcher:
-        pipeline = Pipeline(store, settings, fetcher)
+        pipeline = Pipeline(store, settings, fetcher, clock=clock)
 
         async def one(target: Target) -> FeedOutcome:
-            host = feed_host(target.url)
-            per_host = hosts.setdefault(host, asyncio.Semaphore(max(1, settings.http.per_host)))
-            async with limit, per_host:
+            async with limits.slot(target.url):
                 return await pipeline.run(target)
 
         try:
@@ -359,7 +363,9 @@ def cmd_fetch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     targets = resolve_targets(args.targets, settings)
     store = _open(settings)
     try:
-        outcomes = asyncio.run(_fetch_all(targets, settings, store, out, args.json))
+        outcomes = asyncio.run(
+            _fetch_all(targets, settings, store, out, args.json, clock=args.clock)
+        )
     finally:
         store.close()
     return 1 if any(o.status == "error" for o in outcomes) else 0
@@ -619,12 +625,16 @@ def main(
     *,
     environ: Mapping[str, str] | None = None,
     out: TextIO | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> int:
-    """Run the CLI; return the exit code (``python -m ingest`` and the ``ingest`` script)."""
+    """Run the CLI; return the exit code (``python -m ingest`` and the ``ingest`` script).
+
+    ``clock`` is the time the one-shot commands see (benchmarks replay simulated days)."""
     out = out or sys.stdout
     env = os.environ if environ is None else environ
     parser = _parser()
     args = parser.parse_args(argv)
+    args.clock = clock
     if args.command is None:
         parser.error(f"a COMMAND is required: {', '.join(COMMANDS)}")
     try:
