@@ -12,7 +12,7 @@ and check what the store kept (issue 6; HOSTILE.md 26, 27 and 33).
     audit:  integrity check ok; every item the log acknowledged (``event=fetch`` ``new`` +
             ``duplicates``) is stored; no (feed, GUID) twice and no story with two canonical
             rows; each feed's article counters equal its rows (same transaction); every
-            canonical row has its fingerprint bands; the items of the version named by a feed's
+            row has its change number (the other writers' indexes follow it); the items of the version named by a feed's
             stored ETag are all stored (an ETag without its items would turn into a 304 and
             lose them for good)
     end:    publish everything, start the daemon once more: its next cycles must store every
@@ -69,9 +69,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from feedserver import Evolving, FeedServer
 
-from ingest.fingerprint import bands
 from ingest.store import open_store, sqlite_path
-from ingest.store.base import from_signed64
+from ingest.fingerprint import from_signed64
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -233,7 +232,7 @@ class FeedState:
 class Snapshot:
     rows: list[Row]
     feeds: dict[str, FeedState]
-    bands: dict[int, int]
+    seqs: dict[int, int]
     integrity: str
 
 
@@ -281,10 +280,8 @@ def snapshot(db: str) -> Snapshot:
                 "SELECT name, etag, articles, duplicates, lease_owner FROM feeds"
             ).fetchall()
         }
-        counts = dict(
-            c.execute("SELECT article_id, count(*) FROM article_bands GROUP BY article_id")
-        )
-    return Snapshot(rows, feeds, counts, integrity(db))
+        seqs = dict(c.execute("SELECT id, seq FROM articles").fetchall())
+    return Snapshot(rows, feeds, seqs, integrity(db))
 
 
 def _tables(c: Any, is_sqlite: bool) -> set[str]:
@@ -303,7 +300,8 @@ class Audit:
     lost: int = 0
     duplicated: int = 0
     inconsistent: int = 0
-    """Rows or feed state that do not agree: counters, bands, an ETag without its items."""
+    """Rows or feed state that do not agree: counters, change numbers, an ETag without its
+    items."""
     unstored: int = 0
     """Published items not stored (only counted by the final audit)."""
     integrity: str = "ok"
@@ -334,10 +332,9 @@ def audit(snap: Snapshot, farm: Catalogue, acknowledged: dict[str, int], *, fina
             result.duplicated += count - 1
             result.problems.append(f"story {key} has {count} canonical rows")
     for row in snap.rows:
-        expected = 0 if row.duplicate_of is not None or not row.simhash else len(bands(row.simhash))
-        if snap.bands.get(row.id, 0) != expected:
+        if snap.seqs.get(row.id, 0) <= 0:
             result.inconsistent += 1
-            result.problems.append(f"{row.feed} {row.guid}: {snap.bands.get(row.id, 0)} bands")
+            result.problems.append(f"{row.feed} {row.guid}: no change number")
         target = by_id.get(row.duplicate_of) if row.duplicate_of is not None else None
         if row.duplicate_of is not None and (target is None or story[target.id] != story[row.id]):
             result.problems.append(f"{row.feed} {row.guid}: linked to {row.duplicate_of}")

@@ -19,15 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ingest import __version__, config, explain
-from ingest.clean import clean_any
-from ingest.dedupe import dedupe_paragraphs
-from ingest.errors import ConfigError, IngestError, StoreError
+from ingest import __version__, config, explain, upgrade
+from ingest.errors import ConfigError, StoreError, UsageError
 from ingest.fetch import Fetcher
 from ingest.fingerprint import to_hex
 from ingest.limits import FetchLimits
 from ingest.models import Cleaned, FeedOutcome
 from ingest.pipeline import Pipeline, Target, utcnow
+from ingest.prepare import clean_article
 from ingest.settings import Settings
 from ingest.store import open_store
 from ingest.store.base import Store, StoredArticle
@@ -43,12 +42,6 @@ configuration: --config PATH or $INGEST_CONFIG (TOML, see config/ingest.toml);
 store: --db URL or $INGEST_DB (sqlite:///PATH or a path), else the file's [store] db,
 else ~/.local/share/ingest/ingest.db.
 """
-
-
-class UsageError(IngestError):
-    """A command-line mistake (exit code 2)."""
-
-    code = "usage"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -182,7 +175,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def _open(settings: Settings) -> Store:
     store = open_store(settings.db)
-    store.migrate()
+    upgrade.migrate(store, settings.dedup)
     return store
 
 
@@ -377,7 +370,7 @@ def cmd_clean(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         _check_stdin(len(text), "article")
     else:
         text = _read_input(args.file, "article").decode("utf-8", errors="replace")
-    _print_cleaned(dedupe_paragraphs(clean_any(text), settings.dedup), args.explain, out)
+    _print_cleaned(clean_article(text, settings.dedup)[0], args.explain, out)
     return 0
 
 
@@ -433,7 +426,7 @@ def cmd_feeds(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 def cmd_migrate(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     store = open_store(settings.db)
     try:
-        version = store.migrate()
+        version = upgrade.migrate(store, settings.dedup)
     finally:
         store.close()
     print(f"{store.url}: schema version {version}", file=out)
@@ -558,15 +551,15 @@ def cmd_copy(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         source.check_schema()
         target = open_store(args.target)
         try:
-            target.migrate()
+            upgrade.migrate(target, settings.dedup)
             report = copy_store(source, target)
         finally:
             target.close()
     finally:
         source.close()
     print(
-        f"copied {report.feeds} feeds, {report.articles} articles, {report.links} link records "
-        f"and {report.bands} fingerprint bands from {source.url} to {target.url}",
+        f"copied {report.feeds} feeds, {report.articles} articles and {report.links} link "
+        f"records from {source.url} to {target.url}",
         file=out,
     )
     return 0
@@ -616,7 +609,7 @@ COMMANDS = {
     "copy": cmd_copy,
     "opml": cmd_opml,
     "explain": explain.cmd_explain,
-    "rebuild-fingerprints": explain.cmd_rebuild,
+    "rebuild-fingerprints": upgrade.cmd_rebuild,
 }
 
 

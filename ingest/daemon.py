@@ -50,7 +50,7 @@ from ingest.fetch import Fetcher
 from ingest.health import HealthServer, Response
 from ingest.logs import event
 from ingest.metrics import CONTENT_TYPE, Metrics
-from ingest.models import FeedOutcome
+from ingest.models import FeedOutcome, Status
 from ingest.netguard import redact_url
 from ingest.notify import Notifier
 from ingest.pipeline import Pipeline, Target, utcnow
@@ -400,7 +400,7 @@ class Daemon:
                         FeedOutcome(
                             name=name,
                             url=feed.url,
-                            status="error",
+                            status=Status.ERROR,
                             error_code=exc.code,
                             error=exc.message,
                         ),

@@ -1,7 +1,7 @@
 """Duplicate decisions, with reasons: paragraphs inside one article, and articles across feeds.
 
-Pure functions over text, fingerprints and settings; no library, no I/O. Features come from
-``ingest.arabic`` (stems) and ``ingest.fingerprint`` (simhash over them).
+Pure functions over analysed paragraphs (``fingerprint.Para``: tokens, stems, stem pairs,
+fingerprint, each computed once per paragraph), fingerprints and settings; no library, no I/O.
 
 Paragraph rule (``dedupe_paragraphs``), for a paragraph P and an earlier *kept* paragraph K:
 
@@ -27,10 +27,10 @@ earliest) is named in ``duplicate_of``; a kept paragraph dropped later as ``cont
 the later paragraph that contains it. For ``contained``, ``Removed.overlap`` is the
 containment (share of the smaller paragraph's stem bigrams found in the other), not a Jaccard.
 
-Article rule (``decide_article``): among the stored candidates, the nearest one with
-``distance <= article_max_distance`` and ``jaccard(stems) >= article_min_overlap`` makes the
-item a near duplicate (``exact`` when the normalised texts are equal too). Thresholds and how
-they were measured: ``settings.DedupSettings`` and ``bench/measure_thresholds.py``.
+Article rule (``article_match``): two articles tell the same story when their fingerprints
+are within ``article_max_distance`` bits and their stem sets overlap (Jaccard) by at least
+``article_min_overlap``; which story an item joins is ``decide.py``'s. Thresholds and how they
+were measured: ``settings.DedupSettings`` and ``bench/measure_thresholds.py``.
 
 Texts without a content word have no fingerprint and an empty stem set: they are never
 duplicates of anything, so empty or punctuation-only texts do not cluster.
@@ -38,15 +38,13 @@ duplicates of anything, so empty or punctuation-only texts do not cluster.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import itertools
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence, Set
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import replace
 
-from ingest import arabic, fingerprint
-from ingest.models import Candidate, Cleaned, Removed, Verdict
+from ingest import fingerprint
+from ingest.fingerprint import Para
+from ingest.models import Cleaned, Reason, Removed
 from ingest.settings import DedupSettings
 
 SHORT_PARAGRAPH_MIN_OVERLAP = 0.8
@@ -62,42 +60,9 @@ input with tens of thousands of paragraphs linear in time."""
 
 _OVERLAP_DIGITS = 4  # overlaps are recorded rounded, so stored explanations are stable
 
-NEAR_DUPLICATE = "near_duplicate"
-EXACT_DUPLICATE = "exact_duplicate"
-CONTAINED = "contained"
-DUPLICATE_REASONS = frozenset({NEAR_DUPLICATE, EXACT_DUPLICATE, CONTAINED})
-"""The ``Removed.reason`` values of the paragraph rule (the cleaner and the boilerplate rule
-have their own)."""
-
-
-@dataclass(frozen=True)
-class _Features:
-    """What the paragraph rule compares, computed once per paragraph."""
-
-    key: str
-    """The normalised token sequence: equal keys are exact duplicates."""
-    stems: frozenset[str]
-    stem_list: tuple[str, ...]
-    pairs: frozenset[tuple[str, str]]
-    """Stem bigrams (consecutive content words): what containment compares."""
-
-    @functools.cached_property
-    def fp(self) -> int:
-        """The paragraph's fingerprint, computed only when a rule needs a distance: most pairs
-        of paragraphs fail on word overlap first, and simhash was the largest cost of
-        ``prepare`` when every paragraph got one (bench/README.md)."""
-        return fingerprint.fingerprint(self.stem_list)
-
-
-def _features(text: str) -> _Features:
-    words = arabic.tokens(text)
-    stems = arabic.stem_tokens(words)
-    return _Features(
-        key=" ".join(words),
-        stems=frozenset(stems),
-        stem_list=tuple(stems),
-        pairs=frozenset(itertools.pairwise(stems)),
-    )
+NEAR_DUPLICATE = Reason.NEAR_DUPLICATE
+EXACT_DUPLICATE = Reason.EXACT_DUPLICATE
+CONTAINED = Reason.CONTAINED
 
 
 def containment(small: Set[tuple[str, str]], big: Set[tuple[str, str]]) -> float:
@@ -114,7 +79,7 @@ def jaccard(a: Set[str], b: Set[str]) -> float:
 
 
 def _paragraph_match(
-    new: _Features, kept: _Features, settings: DedupSettings, shared_pairs: int | None = None
+    new: Para, kept: Para, settings: DedupSettings, shared_pairs: int | None = None
 ) -> tuple[str, int, float] | None:
     """``(reason, distance, overlap)`` when ``new`` repeats ``kept``, else ``None``.
 
@@ -122,14 +87,14 @@ def _paragraph_match(
     """
     if new.key and new.key == kept.key:
         return EXACT_DUPLICATE, 0, 1.0
-    if not new.stems or not kept.stems:
+    if not new.stem_set or not kept.stem_set:
         return None
-    short = min(len(new.stems), len(kept.stems)) < settings.paragraph_min_tokens
-    overlap = jaccard(new.stems, kept.stems)
+    short = min(len(new.stem_set), len(kept.stem_set)) < settings.paragraph_min_tokens
+    overlap = jaccard(new.stem_set, kept.stem_set)
     if short:
         matched = (
             overlap >= SHORT_PARAGRAPH_MIN_OVERLAP
-            and len(new.stems & kept.stems) >= SHORT_PARAGRAPH_MIN_SHARED
+            and len(new.stem_set & kept.stem_set) >= SHORT_PARAGRAPH_MIN_SHARED
         )
         return (NEAR_DUPLICATE, fingerprint.distance(new.fp, kept.fp), overlap) if matched else None
     # Both conditions must hold; the set overlap is the cheap one, the fingerprint is computed
@@ -138,7 +103,7 @@ def _paragraph_match(
         dist = fingerprint.distance(new.fp, kept.fp)
         if dist <= settings.paragraph_max_distance:
             return NEAR_DUPLICATE, dist, overlap
-    if len(new.stems) <= len(kept.stems) and new.pairs:
+    if len(new.stem_set) <= len(kept.stem_set) and new.pairs:
         shared = len(new.pairs & kept.pairs) if shared_pairs is None else shared_pairs
         contained = shared / len(new.pairs)
         if contained >= settings.paragraph_min_containment:
@@ -146,24 +111,24 @@ def _paragraph_match(
     return None
 
 
-def _subsumes(new: _Features, kept: _Features, shared_pairs: int, settings: DedupSettings) -> float:
+def _subsumes(new: Para, kept: Para, shared_pairs: int, settings: DedupSettings) -> float:
     """The containment of the earlier ``kept`` paragraph in ``new`` when ``kept`` is the smaller
     one (fewer distinct stems) and is contained (it is then dropped in favour of ``new``),
     else ``0.0``."""
-    if not kept.pairs or len(kept.stems) < settings.paragraph_min_tokens:
+    if not kept.pairs or len(kept.stem_set) < settings.paragraph_min_tokens:
         return 0.0
-    if len(kept.stems) >= len(new.stems):
+    if len(kept.stem_set) >= len(new.stem_set):
         return 0.0  # equal sizes: the first occurrence stays
     contained = shared_pairs / len(kept.pairs)
     return contained if contained >= settings.paragraph_min_containment else 0.0
 
 
-_RANK = {EXACT_DUPLICATE: 0, NEAR_DUPLICATE: 1, CONTAINED: 2}
+_RANK: dict[str, int] = {EXACT_DUPLICATE: 0, NEAR_DUPLICATE: 1, CONTAINED: 2}
 
 
 def _best_match(
-    new: _Features,
-    kept: Sequence[_Features | None],
+    new: Para,
+    kept: Sequence[Para | None],
     settings: DedupSettings,
     shared_pairs: Mapping[int, int],
 ) -> tuple[int, str, int, float] | None:
@@ -182,59 +147,63 @@ def _best_match(
     return min(matches, key=lambda m: (_RANK[m[1]], -m[3], m[2], m[0]))
 
 
-def dedupe_paragraphs(cleaned: Cleaned, settings: DedupSettings) -> Cleaned:
+def dedupe_paragraphs(
+    cleaned: Cleaned, paras: Sequence[Para], settings: DedupSettings
+) -> tuple[Cleaned, tuple[Para, ...]]:
     """Drop paragraphs that repeat another paragraph of the same item (see the module rules).
 
-    Each drop is recorded as a ``Removed`` (``exact_duplicate``, ``near_duplicate`` or
-    ``contained``) naming the other paragraph's position, the fingerprint distance and the
-    overlap; the result's ``removed`` merges these with ``cleaned.removed``, sorted by position.
+    ``paras`` are ``cleaned.paragraphs`` analysed (``fingerprint.analyse``). Each drop is
+    recorded as a ``Removed`` (``exact_duplicate``, ``near_duplicate`` or ``contained``) naming
+    the other paragraph's position, the fingerprint distance and the overlap; the result's
+    ``removed`` merges these with ``cleaned.removed``, sorted by position. Returns the cleaned
+    item and the analyses of the paragraphs it keeps.
     """
     positions = cleaned.positions
     if len(positions) != len(cleaned.paragraphs):
         positions = tuple(range(len(cleaned.paragraphs)))
     # kept[i] is None once the paragraph was dropped as contained in a later one
-    kept: list[tuple[int, str, _Features] | None] = []
+    kept: list[tuple[int, Para] | None] = []
     first_with_key: dict[str, int] = {}  # normalised text -> index in kept
     postings: dict[tuple[str, str], list[int]] = {}  # stem bigram -> indices in kept
     removed = list(cleaned.removed)
-    for position, text in zip(positions, cleaned.paragraphs, strict=True):
-        features = _features(text)
-        exact = first_with_key.get(features.key) if features.key else None
-        shared = _shared_pairs(features, postings)
+    for position, para in zip(positions, paras, strict=True):
+        exact = first_with_key.get(para.key) if para.key else None
+        shared = _shared_pairs(para, postings)
         match: tuple[int, str, int, float] | None = None
         if exact is not None and kept[exact] is not None:
             match = (exact, EXACT_DUPLICATE, 0, 1.0)
-        elif not _drop_subsumed(features, position, kept, shared, removed, settings=settings):
-            compared = [None if k is None else k[2] for k in kept[:MAX_NEAR_COMPARED]]
-            match = _best_match(features, compared, settings, shared)
+        elif not _drop_subsumed(para, position, kept, shared, removed, settings=settings):
+            compared = [None if k is None else k[1] for k in kept[:MAX_NEAR_COMPARED]]
+            match = _best_match(para, compared, settings, shared)
         if match is not None:
             index, reason, dist, overlap = match
             other = kept[index]
             assert other is not None
             removed.append(
-                _removed(reason, text, position, other=other[0], dist=dist, overlap=overlap)
+                _removed(reason, para.text, position, other=other[0], dist=dist, overlap=overlap)
             )
             continue
-        if features.key:
-            first_with_key.setdefault(features.key, len(kept))
+        if para.key:
+            first_with_key.setdefault(para.key, len(kept))
         if len(kept) < MAX_NEAR_COMPARED:
-            for pair in features.pairs:
+            for pair in para.pairs:
                 postings.setdefault(pair, []).append(len(kept))
-        kept.append((position, text, features))
+        kept.append((position, para))
     removed.sort(key=lambda item: item.position)
     alive = [k for k in kept if k is not None]
-    return Cleaned(
-        paragraphs=tuple(text for _, text, _ in alive),
+    result = replace(
+        cleaned,
+        paragraphs=tuple(para.text for _, para in alive),
         removed=tuple(removed),
-        positions=tuple(position for position, _, _ in alive),
-        links=cleaned.links,
+        positions=tuple(position for position, _ in alive),
     )
+    return result, tuple(para for _, para in alive)
 
 
 def _drop_subsumed(
-    features: _Features,
+    features: Para,
     position: int,
-    kept: list[tuple[int, str, _Features] | None],
+    kept: list[tuple[int, Para] | None],
     shared: Mapping[int, int],
     removed: list[Removed],
     *,
@@ -248,22 +217,20 @@ def _drop_subsumed(
         other = kept[index]
         if other is None:
             continue
-        contained = _subsumes(features, other[2], count, settings)
+        contained = _subsumes(features, other[1], count, settings)
         if contained:
             kept[index] = None
             dropped = True
-            dist = fingerprint.distance(features.fp, other[2].fp)
+            dist = fingerprint.distance(features.fp, other[1].fp)
             removed.append(
                 _removed(
-                    CONTAINED, other[1], other[0], other=position, dist=dist, overlap=contained
+                    CONTAINED, other[1].text, other[0], other=position, dist=dist, overlap=contained
                 )
             )
     return dropped
 
 
-def _shared_pairs(
-    features: _Features, postings: Mapping[tuple[str, str], list[int]]
-) -> dict[int, int]:
+def _shared_pairs(features: Para, postings: Mapping[tuple[str, str], list[int]]) -> dict[int, int]:
     """How many stem bigrams ``features`` shares with each indexed kept paragraph."""
     shared: Counter[int] = Counter()
     for pair in features.pairs:
@@ -286,105 +253,59 @@ def _removed(
     )
 
 
-def text_hash(paragraphs: Sequence[str]) -> str:
-    """SHA-256 (hex) of the normalised token sequence of the whole text, for exact duplicates.
-
-    Insensitive to diacritics, hamza and alef forms, punctuation, spacing and paragraph
-    breaks. A text without any token returns ``""``: no hash, never equal to anything.
-    """
-    normalised = " ".join(token for text in paragraphs for token in arabic.tokens(text))
-    if not normalised:
-        return ""
-    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
-
-
-def article_features(paragraphs: Iterable[str]) -> list[str]:
-    """The article's stems in order, repeats kept: the features of its fingerprint.
-
-    The title is deliberately not part of it: aggregators rewrite titles of copied items.
-    """
-    return [stem for text in paragraphs for stem in arabic.stems(text)]
-
-
-def article_fingerprint(paragraphs: Iterable[str]) -> int:
-    """The article's fingerprint (``fingerprint.NO_FINGERPRINT`` when it has no content word)."""
-    return fingerprint.fingerprint(article_features(paragraphs))
-
-
-def decide_article(
-    paragraphs: Sequence[str],
-    fp: int,
-    candidates: Sequence[Candidate],
+def article_match(
+    fp_a: int,
+    stems_a: Set[str],
+    fp_b: int,
+    stems_b: Set[str],
     settings: DedupSettings,
-) -> Verdict:
-    """Is this item a near duplicate of one of ``candidates`` (stored articles)?
-
-    ``fp`` is ``article_fingerprint(paragraphs)``. The nearest candidate within
-    ``article_max_distance`` whose stem set overlaps by ``article_min_overlap`` wins (ties:
-    higher overlap, then the lower id); its verdict is ``exact`` (rule ``text``) when the
-    normalised texts are equal, else ``near`` (rule ``simhash``). Otherwise ``new``.
-    """
-    if fp == fingerprint.NO_FINGERPRINT:
-        return Verdict(kind="new")
-    stems = frozenset(article_features(paragraphs))
-    matches: list[tuple[int, float, Candidate]] = []
-    for candidate in candidates:
-        if candidate.simhash == fingerprint.NO_FINGERPRINT:
-            continue
-        dist = fingerprint.distance(fp, candidate.simhash)
-        if dist > settings.article_max_distance:
-            continue
-        overlap = jaccard(stems, frozenset(article_features(candidate.paragraphs)))
-        if overlap >= settings.article_min_overlap:
-            matches.append((dist, overlap, candidate))
-    if not matches:
-        return Verdict(kind="new")
-    dist, overlap, chosen = min(matches, key=lambda m: (m[0], -m[1], m[2].id))
-    if dist == 0 and text_hash(paragraphs) == text_hash(chosen.paragraphs):
-        return Verdict(kind="exact", duplicate_of=chosen.id, rule="text", distance=0, overlap=1.0)
-    return Verdict(
-        kind="near",
-        duplicate_of=chosen.id,
-        rule="simhash",
-        distance=dist,
-        overlap=round(overlap, _OVERLAP_DIGITS),
-    )
+) -> tuple[int, float] | None:
+    """``(distance, overlap)`` when two articles tell the same story by the article rule
+    (fingerprints within ``article_max_distance`` bits, stem sets overlapping by at least
+    ``article_min_overlap``), else ``None``. Articles without a fingerprint never match."""
+    if fingerprint.NO_FINGERPRINT in (fp_a, fp_b):
+        return None
+    dist = fingerprint.distance(fp_a, fp_b)
+    if dist > settings.article_max_distance:
+        return None
+    overlap = jaccard(stems_a, stems_b)
+    if overlap < settings.article_min_overlap:
+        return None
+    return dist, round(overlap, _OVERLAP_DIGITS)
 
 
-def paragraph_figures(text_a: str, text_b: str) -> tuple[int, float, float]:
+def paragraph_figures(a: Para, b: Para) -> tuple[int, float, float]:
     """``(distance, overlap, containment)`` of two paragraphs: fingerprint distance, stem-set
     Jaccard, and the share of the smaller one's stem bigrams found in the other."""
-    a, b = _features(text_a), _features(text_b)
-    small, big = (a, b) if len(a.stems) <= len(b.stems) else (b, a)
+    small, big = (a, b) if len(a.stem_set) <= len(b.stem_set) else (b, a)
     return (
         fingerprint.distance(a.fp, b.fp),
-        jaccard(a.stems, b.stems),
+        jaccard(a.stem_set, b.stem_set),
         containment(small.pairs, big.pairs),
     )
 
 
-def explain_pair(text_a: str, text_b: str, settings: DedupSettings) -> tuple[int, float, str]:
+def explain_pair(
+    paras_a: Sequence[Para], paras_b: Sequence[Para], settings: DedupSettings
+) -> tuple[int, float, str]:
     """``(distance, overlap, verdict)`` for two texts, for ``ingest explain --text``.
 
     Texts with one paragraph each are judged by the paragraph rule, anything longer by the
     article rule; the verdict says which rule and which threshold decided.
     """
-    paragraphs_a = [line for line in text_a.splitlines() if line.strip()]
-    paragraphs_b = [line for line in text_b.splitlines() if line.strip()]
-    stems_a = frozenset(article_features(paragraphs_a))
-    stems_b = frozenset(article_features(paragraphs_b))
-    fp_a = article_fingerprint(paragraphs_a)
-    fp_b = article_fingerprint(paragraphs_b)
-    overlap = jaccard(stems_a, stems_b)
-    dist = fingerprint.distance(fp_a, fp_b)
-    if fingerprint.NO_FINGERPRINT in (fp_a, fp_b):
+    a = fingerprint.article_features(paras_a)
+    b = fingerprint.article_features(paras_b)
+    overlap = jaccard(a.stems, b.stems)
+    dist = fingerprint.distance(a.simhash, b.simhash)
+    if fingerprint.NO_FINGERPRINT in (a.simhash, b.simhash):
         return dist, overlap, "new: a text without content words has no fingerprint"
-    if len(paragraphs_a) <= 1 and len(paragraphs_b) <= 1:
-        verdict = _explain_paragraphs(text_a, text_b, settings)
-    elif text_hash(paragraphs_a) == text_hash(paragraphs_b):
+    if len(paras_a) <= 1 and len(paras_b) <= 1:
+        verdict = _explain_paragraphs(paras_a[0], paras_b[0], settings)
+    elif a.text_hash == b.text_hash:
         verdict = "exact (the same text once normalised: rule text)"
     else:
-        verdict = _explain_articles(dist, overlap, settings)
+        near = article_match(a.simhash, a.stems, b.simhash, b.stems, settings) is not None
+        verdict = "near" if near else "new"
     return dist, round(overlap, _OVERLAP_DIGITS), verdict
 
 
@@ -397,6 +318,14 @@ def paragraph_rule(settings: DedupSettings) -> str:
     )
 
 
+def short_paragraph_rule(settings: DedupSettings) -> str:
+    """The rule for paragraphs with few stems, in words."""
+    return (
+        f"paragraph rule, short (< {settings.paragraph_min_tokens} stems): exact match or"
+        f" overlap >= {SHORT_PARAGRAPH_MIN_OVERLAP:.2f}"
+    )
+
+
 def article_rule(settings: DedupSettings) -> str:
     """The article rule with the thresholds in force, in words."""
     return (
@@ -405,30 +334,16 @@ def article_rule(settings: DedupSettings) -> str:
     )
 
 
-def _explain_paragraphs(text_a: str, text_b: str, settings: DedupSettings) -> str:
-    a, b = _features(text_a), _features(text_b)
+def _explain_paragraphs(a: Para, b: Para, settings: DedupSettings) -> str:
     # Either may be the smaller one: containment is judged from the smaller side.
-    small, big = (a, b) if len(a.stems) < len(b.stems) else (b, a)
+    small, big = (a, b) if len(a.stem_set) < len(b.stem_set) else (b, a)
     subsumed = _subsumes(big, small, len(small.pairs & big.pairs), settings)
     if subsumed:
         match: tuple[str, int, float] | None = (CONTAINED, 0, subsumed)
     else:
         match = _paragraph_match(b, a, settings) or _paragraph_match(a, b, settings)
-    short = min(len(a.stems), len(b.stems)) < settings.paragraph_min_tokens
-    if short:
-        rule = (
-            f"paragraph rule, short (< {settings.paragraph_min_tokens} stems): exact match or"
-            f" overlap >= {SHORT_PARAGRAPH_MIN_OVERLAP:.2f}"
-        )
-    else:
-        rule = paragraph_rule(settings)
     if match is None:
-        return f"different ({rule})"
+        return "different"
     if match[0] == CONTAINED:
-        return f"contained: containment {match[2]:.2f} ({rule})"
-    return f"{match[0]} ({rule})"
-
-
-def _explain_articles(dist: int, overlap: float, settings: DedupSettings) -> str:
-    near = dist <= settings.article_max_distance and overlap >= settings.article_min_overlap
-    return f"near ({article_rule(settings)})" if near else f"new ({article_rule(settings)})"
+        return f"contained: containment {match[2]:.2f}"
+    return str(match[0])

@@ -3,7 +3,8 @@
 ::
 
     IngestError                      base of everything we raise on purpose
-    +-- ConfigError                  bad configuration, OPML or CLI input (exit code 2)
+    +-- ConfigError                  bad configuration or OPML (exit code 2)
+    +-- UsageError                   a command-line mistake (exit code 2)
     +-- FeedError                    a problem with one feed; recorded on the feed, never fatal
     |   +-- FetchError               the network side: timeouts, limits, HTTP status, SSRF policy
     |   +-- ParseError               the bytes are not a feed we can read safely
@@ -43,6 +44,12 @@ class ConfigError(IngestError):
     def __init__(self, problems: list[str] | str) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class UsageError(IngestError):
+    """A command-line mistake (exit code 2)."""
+
+    code = "usage"
 
 
 class FeedError(IngestError):

@@ -12,11 +12,6 @@ Two questions, two functions that only read and format (``cmd_explain`` is the c
 * ``explain_texts(a, b, settings)``: two texts compared as the pipeline would, with the
   fingerprint distance, the overlap, the verdict and the thresholds in force.
 
-It also holds ``ingest rebuild-fingerprints`` (``rebuild_fingerprints``): stored fingerprints
-carry their ``fp_version``, the near-duplicate lookup only ever compares fingerprints of this
-ingest's ``fingerprint.FINGERPRINT_VERSION``, and after a version change this command
-recomputes the old ones from the stored paragraphs so they take part again.
-
 Positions are shown 1-based, as "paragraph N of the item as fetched" (``Removed.position``
 counts every block the cleaner found, kept or not). The store keeps the text of each removed
 piece but not the position of each kept paragraph, so the paragraph a removal names is found
@@ -32,18 +27,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from ingest import boilerplate, dedupe, fingerprint
-from ingest.models import Removed
+from ingest import dedupe, fingerprint
+from ingest.errors import UsageError
+from ingest.fingerprint import Para
+from ingest.models import PARAGRAPH_RULE_REASONS, Reason, Removed, Rule
 from ingest.settings import DedupSettings, Settings
 from ingest.store import open_store
 from ingest.store.base import Store, StoredArticle
 
-_CLEANER_REASONS = {
-    "ad_marker": "an ad shortcode left by WordPress",
-    "shortcode": "a WordPress shortcode",
-    "source_trailer": "a source line without its link",
-    "truncation_marker": "the feed's truncation marker",
-    "read_also": 'a "read also" link',
+_CLEANER_REASONS: dict[str, str] = {
+    Reason.AD_MARKER: "an ad shortcode left by WordPress",
+    Reason.SHORTCODE: "a WordPress shortcode",
+    Reason.SOURCE_TRAILER: "a source line without its link",
+    Reason.TRUNCATION_MARKER: "the feed's truncation marker",
+    Reason.READ_ALSO: 'a "read also" link',
 }
 
 
@@ -79,16 +76,18 @@ def _referenced(removed: Removed, article: StoredArticle) -> _Other | None:
     candidates += [
         r.text
         for r in article.removed
-        if r.reason == dedupe.CONTAINED and r.position == removed.duplicate_of
+        if r.reason == Reason.CONTAINED and r.position == removed.duplicate_of
     ]
+    this = fingerprint.analyse_paragraph(removed.text)
     best: tuple[tuple[int, float, int], _Other] | None = None
     for text in candidates:
         if text == removed.text:
             continue
-        dist, overlap, contained = dedupe.paragraph_figures(removed.text, text)
-        measure = contained if removed.reason == dedupe.CONTAINED else overlap
-        if removed.reason == dedupe.EXACT_DUPLICATE:
-            measure = 1.0 if dedupe.text_hash([text]) == dedupe.text_hash([removed.text]) else 0
+        other = fingerprint.analyse_paragraph(text)
+        dist, overlap, contained = dedupe.paragraph_figures(this, other)
+        measure = contained if removed.reason == Reason.CONTAINED else overlap
+        if removed.reason == Reason.EXACT_DUPLICATE:
+            measure = 1.0 if other.key == this.key else 0
         exact_figures = dist == removed.distance and round(measure, 4) == removed.overlap
         rank = (0 if exact_figures else 1, -measure, dist)
         if best is None or rank < best[0]:
@@ -101,22 +100,22 @@ def _removal_lines(removed: Removed, article: StoredArticle, settings: DedupSett
     reason = removed.reason
     if reason in _CLEANER_REASONS:
         return [f"  [{reason}] {where}: {_CLEANER_REASONS[reason]}: {_quote(removed.text)}"]
-    if reason == boilerplate.BOILERPLATE:
+    if reason == Reason.BOILERPLATE:
         return [
             f"  [boilerplate] {where}: found in at least {settings.boilerplate_min_articles} of"
             f" the feed's last {settings.boilerplate_window} articles: {_quote(removed.text)}"
         ]
-    if reason not in dedupe.DUPLICATE_REASONS or removed.duplicate_of is None:
+    if reason not in PARAGRAPH_RULE_REASONS or removed.duplicate_of is None:
         return [f"  [{reason}] {where}: {_quote(removed.text)}"]
     other_where = f"paragraph {removed.duplicate_of + 1}"
     figures = f"distance {removed.distance} bits"
-    if reason == dedupe.CONTAINED:
+    if reason == Reason.CONTAINED:
         head = (
             f"  [contained] {where} is contained in {other_where} ({figures}, containment"
             f" {removed.overlap:.2f} >= {settings.paragraph_min_containment:.2f}: the"
             " smaller paragraph goes)"
         )
-    elif reason == dedupe.EXACT_DUPLICATE:
+    elif reason == Reason.EXACT_DUPLICATE:
         head = f"  [exact_duplicate] {where} repeats {other_where} word for word"
     else:
         head = (
@@ -141,7 +140,12 @@ def explain_article(store: Store, article_id: int, settings: DedupSettings) -> l
         f"article {article.id}: {_quote(article.title, 200)}",
         f"  feed: {_feed(article)}",
         f"  link: {article.url or '-'}",
-        f"  published: {_when(article.published)}  fetched: {_when(article.fetched)}",
+        f"  published: {_when(article.published)}  fetched: {_when(article.fetched)}"
+        + (
+            f"  (the feed's date {article.published_raw!r} was not used)"
+            if article.published_raw
+            else ""
+        ),
         f"  fingerprint: {fingerprint.to_hex(article.simhash)} (version {article.fp_version}"
         + (
             ")"
@@ -157,33 +161,43 @@ def explain_article(store: Store, article_id: int, settings: DedupSettings) -> l
             lines += _cluster_lines(store, canonical, article.id)
         return lines
     lines.append(f"  canonical: {len(article.paragraphs)} paragraph(s) kept")
-    lines.append(f"  removed {len(article.removed)} piece(s):")
+    lines += _removals(article, settings)
+    lines += _cluster_lines(store, article, article.id)
+    return lines
+
+
+def _removals(article: StoredArticle, settings: DedupSettings) -> list[str]:
+    lines = [f"  removed {len(article.removed)} piece(s):"]
     for removed in article.removed:
         lines += _removal_lines(removed, article, settings)
-    lines += _cluster_lines(store, article, article.id)
     return lines
 
 
 def _duplicate_lines(store: Store, article: StoredArticle, settings: DedupSettings) -> list[str]:
     canonical = store.article(article.duplicate_of) if article.duplicate_of else None
+    matched = store.article(article.match_id) if article.match_id else None
     rule = article.dup_rule
-    if rule == "simhash":
+    if rule == Rule.SIMHASH:
         why = (
             f"near-duplicate (rule simhash): distance {article.dup_distance} bits <="
             f" {settings.article_max_distance}, overlap {article.dup_overlap or 0:.2f} >="
             f" {settings.article_min_overlap:.2f}"
         )
-    elif rule == "url":
+    elif rule == Rule.URL:
         why = "exact duplicate (rule url): the same link once tracking parameters are removed"
-    elif rule == "text":
+    elif rule == Rule.TEXT:
         why = "exact duplicate (rule text): the same text once normalised"
     else:
         why = f"duplicate (rule {rule})"
-    lines = [
-        f"  link record: {why}",
-        "  it keeps no body of its own; its text is the canonical article's:",
-        f"    this:      {_quote(article.title, 200)} in {_feed(article)}",
-    ]
+    lines = [f"  link record: {why}"]
+    if matched is not None and matched.id != article.duplicate_of:
+        lines.append(
+            f"    matched:   article {matched.id} {_quote(matched.title, 200)} in"
+            f" {_feed(matched)}, a copy of the same story"
+        )
+    elif article.match_id is not None and matched is None:
+        lines.append(f"    matched:   article {article.match_id} (no longer stored)")
+    lines.append(f"    this:      {_quote(article.title, 200)} in {_feed(article)}")
     if canonical is None:
         lines.append(f"    canonical: article {article.duplicate_of} (no longer stored)")
     else:
@@ -191,7 +205,8 @@ def _duplicate_lines(store: Store, article: StoredArticle, settings: DedupSettin
             f"    canonical: article {canonical.id} {_quote(canonical.title, 200)} in"
             f" {_feed(canonical)}"
         )
-    return lines
+    lines.append(f"  its own text: {len(article.paragraphs)} paragraph(s) kept")
+    return lines + _removals(article, settings)
 
 
 def _cluster_lines(store: Store, canonical: StoredArticle, current: int) -> list[str]:
@@ -212,109 +227,60 @@ def _cluster_lines(store: Store, canonical: StoredArticle, current: int) -> list
 
 
 def _link_figures(row: StoredArticle) -> str:
-    if row.dup_rule == "simhash":
-        return f"near (distance {row.dup_distance}, overlap {row.dup_overlap or 0:.2f})"
-    return f"exact ({row.dup_rule})"
+    via = f" to article {row.match_id}" if row.match_id not in (None, row.duplicate_of) else ""
+    if row.dup_rule == Rule.SIMHASH:
+        return f"near (distance {row.dup_distance}, overlap {row.dup_overlap or 0:.2f}{via})"
+    return f"exact ({row.dup_rule}{via})"
 
 
 def explain_texts(text_a: str, text_b: str, settings: DedupSettings) -> list[str]:
     """The lines ``ingest explain --text A B`` prints."""
-    paragraphs_a = [line for line in text_a.splitlines() if line.strip()]
-    paragraphs_b = [line for line in text_b.splitlines() if line.strip()]
-    dist, overlap, verdict = dedupe.explain_pair(text_a, text_b, settings)
-    fp_a = dedupe.article_fingerprint(paragraphs_a)
-    fp_b = dedupe.article_fingerprint(paragraphs_b)
-    single = len(paragraphs_a) <= 1 and len(paragraphs_b) <= 1
+    paras_a = fingerprint.analyse(line for line in text_a.splitlines() if line.strip())
+    paras_b = fingerprint.analyse(line for line in text_b.splitlines() if line.strip())
+    dist, overlap, verdict = dedupe.explain_pair(paras_a, paras_b, settings)
+    fp_a = fingerprint.article_features(paras_a).simhash
+    fp_b = fingerprint.article_features(paras_b).simhash
+    single = len(paras_a) <= 1 and len(paras_b) <= 1
     lines = [
-        f"A: {len(paragraphs_a)} paragraph(s), fingerprint {fingerprint.to_hex(fp_a)}",
-        f"B: {len(paragraphs_b)} paragraph(s), fingerprint {fingerprint.to_hex(fp_b)}",
+        f"A: {len(paras_a)} paragraph(s), fingerprint {fingerprint.to_hex(fp_a)}",
+        f"B: {len(paras_b)} paragraph(s), fingerprint {fingerprint.to_hex(fp_b)}",
         f"distance: {dist} of 64 bits (simhash over stemmed words, version"
         f" {fingerprint.FINGERPRINT_VERSION})",
         f"overlap: {overlap:.2f} (Jaccard of the stemmed word sets)",
     ]
-    if single and paragraphs_a and paragraphs_b:
-        _, _, contained = dedupe.paragraph_figures(paragraphs_a[0], paragraphs_b[0])
+    if single and paras_a and paras_b:
+        _, _, contained = dedupe.paragraph_figures(paras_a[0], paras_b[0])
         lines.append(
             f"containment: {contained:.2f} (share of the smaller paragraph's stem pairs in the"
             " other)"
         )
     lines.append(f"verdict: {verdict}")
-    lines.append(
-        "thresholds in force: "
-        + (dedupe.paragraph_rule(settings) if single else dedupe.article_rule(settings))
-    )
+    lines.append(f"rule in force: {_rule(paras_a, paras_b, settings)}")
     return lines
 
 
-# -- fingerprint maintenance ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RebuildReport:
-    checked: int
-    rebuilt: int
-
-
-REBUILD_BATCH = 500
-"""Articles re-fingerprinted per transaction: a crash loses at most one batch of work, and
-the lookup sees consistent rows (version and bands change together)."""
-
-
-def rebuild_fingerprints(store: Store, *, everything: bool = False) -> RebuildReport:
-    """Re-fingerprint the canonical articles whose ``fp_version`` differs from this ingest's
-    (all of them with ``everything``): simhash, text hash and bands from the stored paragraphs.
-
-    Articles of another version are never compared with new ones (the lookup filters by
-    version), so until this runs they are simply invisible to deduplication; link records keep
-    no body and are left alone (they are never candidates).
-    """
-    checked = rebuilt = 0
-    pending: list[tuple[int, int, str]] = []
-    for article in store.articles():
-        checked += 1
-        if article.fp_version == fingerprint.FINGERPRINT_VERSION and not everything:
-            continue
-        pending.append(
-            (
-                article.id,
-                dedupe.article_fingerprint(article.paragraphs),
-                dedupe.text_hash(article.paragraphs),
-            )
-        )
-        if len(pending) >= REBUILD_BATCH:
-            rebuilt += _write(store, pending)
-    rebuilt += _write(store, pending)
-    return RebuildReport(checked, rebuilt)
-
-
-def _write(store: Store, pending: list[tuple[int, int, str]]) -> int:
-    with store.transaction() as tx:
-        for article_id, simhash, text_hash in pending:
-            tx.update_fingerprint(
-                article_id,
-                simhash,
-                fingerprint.FINGERPRINT_VERSION,
-                text_hash,
-                fingerprint.bands(simhash),
-            )
-    done = len(pending)
-    pending.clear()
-    return done
+def _rule(paras_a: tuple[Para, ...], paras_b: tuple[Para, ...], settings: DedupSettings) -> str:
+    if len(paras_a) > 1 or len(paras_b) > 1:
+        return dedupe.article_rule(settings)
+    smallest = min((len(p.stem_set) for p in (*paras_a, *paras_b)), default=0)
+    if smallest < settings.paragraph_min_tokens:
+        return dedupe.short_paragraph_rule(settings)
+    return dedupe.paragraph_rule(settings)
 
 
 # -- the commands -----------------------------------------------------------------------
 
 
 def _open(settings: Settings) -> Store:
+    from ingest import upgrade  # noqa: PLC0415 - the store's upgrade, for one command
+
     store = open_store(settings.db)
-    store.migrate()
+    upgrade.migrate(store, settings.dedup)
     return store
 
 
 def cmd_explain(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """``ingest explain ID`` or ``ingest explain --text A B``."""
-    from ingest.cli import UsageError  # noqa: PLC0415 - the CLI imports this module
-
     if args.text:
         try:
             texts = [Path(p).read_text(encoding="utf-8", errors="replace") for p in args.text]
@@ -333,19 +299,4 @@ def cmd_explain(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
             store.close()
     for line in lines:
         print(line, file=out)
-    return 0
-
-
-def cmd_rebuild(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    """``ingest rebuild-fingerprints [--all]``."""
-    store = _open(settings)
-    try:
-        report = rebuild_fingerprints(store, everything=args.all)
-    finally:
-        store.close()
-    print(
-        f"{store.url}: {report.rebuilt} of {report.checked} canonical article(s)"
-        f" re-fingerprinted (version {fingerprint.FINGERPRINT_VERSION})",
-        file=out,
-    )
     return 0

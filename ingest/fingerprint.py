@@ -1,9 +1,22 @@
-"""64-bit simhash fingerprints over Arabic stems, versioned; helpers to store and compare them.
+"""The fingerprint features: each paragraph analysed once, 64-bit simhash over Arabic stems.
+
+Analysis, once per paragraph (``analyse``)::
+
+    text -> arabic.tokens (normalised words) -> key (the words joined: exact repeats)
+                                              -> bkey (a short hash of the key: boilerplate)
+         -> arabic.stem_tokens (content words' stems, in order)
+         -> stem set, stem pairs (consecutive stems: word order, for containment)
+         -> fingerprint, computed when a rule first needs a distance
+
+and once per article (``article_features``) over the paragraphs it keeps: the stem counts,
+their fingerprint, the distinct stems (the article rule's overlap) and the text hash (exact
+duplicates). Every later stage (boilerplate, the paragraph rule, the article decision, the
+search index, the store) reads these records; nothing normalises or stems a text twice.
 
 A fingerprint is ``simhash.Simhash`` (md5 per feature, 64 bits) over *precomputed* features:
-the stems from ``ingest.arabic.stems``, each counted as often as it occurs (term frequency).
-The package's own text tokenizer (character 4-grams of ``\\w``) is never used: on Arabic it
-cannot separate reworded paragraphs from unrelated ones (``DEDUP.md``).
+the stems, each counted as often as it occurs (term frequency). The package's own text
+tokenizer (character 4-grams of ``\\w``) is never used: on Arabic it cannot separate reworded
+paragraphs from unrelated ones (``DEDUP.md``).
 
 ``0`` means "no fingerprint": a text without a single content word (empty, punctuation only,
 stopwords only) gets ``0`` and callers must skip it, because every featureless text would
@@ -11,18 +24,22 @@ otherwise share one fingerprint and cluster together. (A real simhash of ``0`` h
 probability 2**-64 and is treated the same way.)
 
 Near-duplicate articles lie up to 14 bits apart (``settings.DedupSettings``), beyond what a
-4x16-bit band index can find (exact only up to 3 bits), so ``WindowIndex`` keeps the canonical
-fingerprints of the dedup window in numpy arrays and scans them with XOR and popcount:
-``DEDUP.md`` measured 0.67 ms for a million, whatever the distance.
+4x16-bit band index can find (exact only up to 3 bits), so ``WindowIndex`` keeps fingerprints
+in numpy arrays and scans them with XOR and popcount: ``DEDUP.md`` measured 0.67 ms for a
+million, whatever the distance.
 
 This is the only module that imports ``simhash`` and ``numpy``.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import simhash
@@ -32,15 +49,14 @@ from ingest import arabic
 FINGERPRINT_VERSION = 1
 """Bump whenever anything that feeds a fingerprint changes: the normalisation table, the
 stopword list or the stemmer in ``ingest.arabic`` (``arabic.STEMMER_ID``), the feature
-weighting below, or the ``simhash`` package (pinned in pyproject). ``dedupe.text_hash``
-depends on the normalisation too. Version 1: snowball-arabic/PyStemmer-3.1.0, term-frequency
-stem features, no IDF table, simhash 2.1.2 (md5)."""
+weighting below, or the ``simhash`` package (pinned in pyproject). The text hash, the stored
+stem sets and the boilerplate keys depend on the normalisation too. Version 1:
+snowball-arabic/PyStemmer-3.1.0, term-frequency stem features, no IDF table, simhash 2.1.2
+(md5)."""
 
 NO_FINGERPRINT = 0
 BITS = 64
-BAND_BITS = 16
 _MASK = (1 << BITS) - 1
-_BAND_MASK = (1 << BAND_BITS) - 1
 _SIGN = 1 << (BITS - 1)
 _HEX = re.compile(r"[0-9a-fA-F]{16}")
 _MAX_CHUNK = 50  # simhash.Simhash.large_weight_cutoff
@@ -91,19 +107,112 @@ def distance(a: int, b: int) -> int:
     return ((a ^ b) & _MASK).bit_count()
 
 
-def bands(fp: int) -> tuple[int, int, int, int]:
-    """Four 16-bit bands, lowest bits first, for the indexed lookup.
+# -- analysis -------------------------------------------------------------------------------
 
-    Pigeonhole: two fingerprints at distance <= 3 share at least one band. Larger distances
-    are not guaranteed to share one (see ``bench/measure_thresholds.py`` for what it misses).
+
+def _bkey(key: str) -> str:
+    if not key:
+        return ""
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class Para:
+    """One paragraph, analysed once: what every rule compares.
+
+    Not slotted, so that the fingerprint can be computed the first time a rule asks for a
+    distance (most pairs of paragraphs fail on word overlap first).
     """
-    fp &= _MASK
-    return (
-        fp & _BAND_MASK,
-        (fp >> 16) & _BAND_MASK,
-        (fp >> 32) & _BAND_MASK,
-        (fp >> 48) & _BAND_MASK,
+
+    text: str
+    """The display text, untouched."""
+    key: str
+    """The normalised words joined by spaces: equal keys are exact repeats (``""``: no word)."""
+    bkey: str
+    """A short hash of ``key``: the paragraph's boilerplate key (``""``: no word)."""
+    stems: tuple[str, ...]
+    """The stems of the content words, in order, repeats kept."""
+    stem_set: frozenset[str]
+    pairs: frozenset[tuple[str, str]]
+    """Stem bigrams (consecutive content words): what containment compares."""
+
+    @functools.cached_property
+    def fp(self) -> int:
+        """The paragraph's fingerprint (``NO_FINGERPRINT`` without a content word)."""
+        return fingerprint(self.stems)
+
+
+def analyse_paragraph(text: str) -> Para:
+    """Normalise, tokenise and stem one paragraph (``arabic``), once."""
+    words = arabic.tokens(text)
+    stems = arabic.stem_tokens(words)
+    key = " ".join(words)
+    return Para(
+        text=text,
+        key=key,
+        bkey=_bkey(key),
+        stems=tuple(stems),
+        stem_set=frozenset(stems),
+        pairs=frozenset(itertools.pairwise(stems)),
     )
+
+
+def analyse(texts: Iterable[str]) -> tuple[Para, ...]:
+    """``analyse_paragraph`` for each text."""
+    return tuple(analyse_paragraph(text) for text in texts)
+
+
+def boilerplate_key(text: str) -> str:
+    """The boilerplate key of a text (``Para.bkey``), for texts not analysed otherwise."""
+    return _bkey(" ".join(arabic.tokens(text)))
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFeatures:
+    """An article's features, from the paragraphs it keeps."""
+
+    simhash: int
+    """The fingerprint of all the stems, repeats counted: ``NO_FINGERPRINT`` without one."""
+    stems: frozenset[str]
+    """The distinct stems: the article rule's overlap."""
+    text_hash: str
+    """SHA-256 (hex) of the normalised words of the whole text: insensitive to diacritics,
+    hamza and alef forms, punctuation, spacing and paragraph breaks; ``""`` without a word."""
+
+
+def article_features(paras: Sequence[Para]) -> ArticleFeatures:
+    """The article fingerprint, stem set and text hash of ``paras`` (the kept paragraphs).
+
+    The title is deliberately not part of it: aggregators rewrite titles of copied items.
+    """
+    counts: Counter[str] = Counter()
+    for para in paras:
+        counts.update(para.stems)
+    return ArticleFeatures(
+        simhash=fingerprint(counts),
+        stems=frozenset(counts),
+        text_hash=text_hash_of(para.key for para in paras),
+    )
+
+
+def text_hash_of(keys: Iterable[str]) -> str:
+    """The text hash of paragraphs given by their keys (``Para.key``)."""
+    normalised = " ".join(key for key in keys if key)
+    if not normalised:
+        return ""
+    return hashlib.sha256(normalised.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def features_text(stems: Iterable[str]) -> str:
+    """A stem set as stored (sorted, space-separated): ``features_set`` reads it back."""
+    return " ".join(sorted(stems))
+
+
+def features_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# -- storage forms --------------------------------------------------------------------------
 
 
 def to_hex(fp: int) -> str:
@@ -132,60 +241,128 @@ def from_signed64(value: int) -> int:
     return value & _MASK
 
 
-class WindowIndex:
-    """The canonical fingerprints of the dedup window, in memory, scanned with XOR and popcount.
+# -- the in-memory lookup -------------------------------------------------------------------
 
-    Rows are ``(article id, fingerprint, time)`` with the time in epoch seconds (published, else
-    fetched). ``last_id`` is the highest id added, so a caller can fetch only newer rows from
-    the store. Rows older than the newest time minus twice the window are evicted, so memory
-    follows the window, not the store.
+BUCKET_S = 86400
+"""The index loads and evicts whole days of dedup time."""
+
+
+class WindowIndex:
+    """Fingerprints of stored articles, in memory, scanned with XOR and popcount.
+
+    Rows are ``(article id, fingerprint, dedup time)`` with the time in epoch seconds. The
+    index holds every article whose dedup time lies in a *loaded day*; which days are loaded is
+    the caller's business (``pipeline.py``): the days around the clock, kept loaded, plus the
+    days a backfilled article needs, loaded on demand and dropped at the next ``evict``. So
+    memory follows the clock, never the newest date a feed claims, and no row is ever skipped
+    for good: a day is either wholly loaded or not at all.
+
+    ``last_seq`` is the store's change sequence (``articles.seq``) the index has caught up
+    with: ``apply_changes`` takes every row written since (inserted, edited, re-fingerprinted)
+    and keeps those of loaded days, so several writers' indexes stay in step.
     """
 
     def __init__(self, window_s: int) -> None:
         self.window_s = window_s
-        self.last_id = 0
+        self.last_seq = 0
+        self._days: set[int] = set()
         self._ids = np.empty(0, dtype=np.int64)
         self._fps = np.empty(0, dtype=np.uint64)
         self._ts = np.empty(0, dtype=np.int64)
-        self._pending: list[tuple[int, int, int]] = []
-        self._newest = -(1 << 62)
+        self._pending: dict[int, tuple[int, int]] = {}
+        self._dropped: set[int] = set()
 
     def __len__(self) -> int:
-        return len(self._ids) + len(self._pending)
+        self._flush()
+        return len(self._ids)
 
-    def add(self, rows: Iterable[tuple[int, int, int]]) -> None:
+    @property
+    def days(self) -> frozenset[int]:
+        """The loaded days (epoch seconds // ``BUCKET_S``)."""
+        return frozenset(self._days)
+
+    @staticmethod
+    def day(ts: int) -> int:
+        return ts // BUCKET_S
+
+    def days_needed(self, ts: int) -> list[int]:
+        """The days an article at ``ts`` is compared with that are not loaded yet."""
+        first, last = self.day(ts - self.window_s), self.day(ts + self.window_s)
+        return [d for d in range(first, last + 1) if d not in self._days]
+
+    def load(self, days: Iterable[int], rows: Iterable[tuple[int, int, int]]) -> None:
+        """Mark ``days`` loaded, with ``rows`` (stored articles of those days; a long load may
+        come in several calls)."""
+        wanted = set(days)
+        self._days |= wanted
         for article_id, fp, ts in rows:
-            if fp == NO_FINGERPRINT:
-                continue
-            self._pending.append((article_id, fp & _MASK, ts))
-            self.last_id = max(self.last_id, article_id)
-            self._newest = max(self._newest, ts)
+            if self.day(ts) in wanted:
+                self._put(article_id, fp, ts)
+
+    def apply_changes(self, rows: Iterable[tuple[int, int, int, int]]) -> None:
+        """Rows ``(id, fingerprint, dedup time, seq)`` written since ``last_seq``: kept when
+        their day is loaded, dropped otherwise (an edit may move an article out)."""
+        for article_id, fp, ts, seq in rows:
+            self.last_seq = max(self.last_seq, seq)
+            if self.day(ts) in self._days:
+                self._put(article_id, fp, ts)
+            else:
+                self._drop(article_id)
+
+    def _put(self, article_id: int, fp: int, ts: int) -> None:
+        self._dropped.discard(article_id)
+        if fp == NO_FINGERPRINT:
+            self._drop(article_id)
+            return
+        self._pending[article_id] = (fp & _MASK, ts)
+
+    def _drop(self, article_id: int) -> None:
+        self._pending.pop(article_id, None)
+        self._dropped.add(article_id)
+
+    def evict(self, keep: Iterable[int]) -> None:
+        """Forget every day not in ``keep`` (and its rows)."""
+        keep_days = set(keep)
+        if self._days <= keep_days:
+            return
+        self._flush()
+        self._days &= keep_days
+        mask = np.isin(self._ts // BUCKET_S, np.fromiter(self._days, dtype=np.int64))
+        self._ids, self._fps, self._ts = self._ids[mask], self._fps[mask], self._ts[mask]
 
     def _flush(self) -> None:
+        if not self._pending and not self._dropped:
+            return
+        stale = self._dropped | self._pending.keys()
+        if stale and len(self._ids):
+            keep = ~np.isin(self._ids, np.fromiter(stale, dtype=np.int64, count=len(stale)))
+            self._ids, self._fps, self._ts = self._ids[keep], self._fps[keep], self._ts[keep]
         if self._pending:
-            ids, fps, ts = zip(*self._pending, strict=True)
-            self._ids = np.concatenate([self._ids, np.array(ids, dtype=np.int64)])
-            self._fps = np.concatenate([self._fps, np.array(fps, dtype=np.uint64)])
-            self._ts = np.concatenate([self._ts, np.array(ts, dtype=np.int64)])
-            self._pending.clear()
-            keep = self._ts >= self._newest - 2 * self.window_s
-            if not keep.all():
-                self._ids, self._fps, self._ts = self._ids[keep], self._fps[keep], self._ts[keep]
+            count = len(self._pending)
+            ids = np.fromiter(self._pending.keys(), dtype=np.int64, count=count)
+            fps = np.fromiter((v[0] for v in self._pending.values()), dtype=np.uint64, count=count)
+            ts = np.fromiter((v[1] for v in self._pending.values()), dtype=np.int64, count=count)
+            self._ids = np.concatenate([self._ids, ids])
+            self._fps = np.concatenate([self._fps, fps])
+            self._ts = np.concatenate([self._ts, ts])
+        self._pending.clear()
+        self._dropped.clear()
 
     def query(
         self, fp: int, ts: int, max_distance: int, *, extra: Sequence[tuple[int, int, int]] = ()
     ) -> list[tuple[int, int]]:
         """``(id, distance)`` of the fingerprints within ``max_distance`` bits whose time is
-        within the window of ``ts``, nearest first; ``extra`` rows are searched too (a batch
-        not yet committed)."""
+        within the window of ``ts``, nearest first (then by id); ``extra`` rows are searched
+        too (a batch not yet committed). Days not loaded are not searched: load them first
+        (``days_needed``)."""
         self._flush()
-        found: list[tuple[int, int]] = []
+        found: dict[int, int] = {}
         if len(self._ids):
             dist = np.bitwise_count(self._fps ^ np.uint64(fp & _MASK))
             hit = np.flatnonzero(dist <= max_distance)
-            # Only the few hits need the time test: fewer passes over the whole window.
+            # Only the few hits need the time test: fewer passes over the whole index.
             hit = hit[np.abs(self._ts[hit] - ts) <= self.window_s]
-            found = list(zip(self._ids[hit].tolist(), dist[hit].tolist(), strict=True))
+            found = dict(zip(self._ids[hit].tolist(), dist[hit].tolist(), strict=True))
         for article_id, other, other_ts in extra:
             d = distance(fp, other)
             if (
@@ -193,5 +370,5 @@ class WindowIndex:
                 and d <= max_distance
                 and abs(other_ts - ts) <= self.window_s
             ):
-                found.append((article_id, d))
-        return sorted(found, key=lambda hit: (hit[1], hit[0]))
+                found[article_id] = d
+        return sorted(found.items(), key=lambda hit: (hit[1], hit[0]))

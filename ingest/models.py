@@ -9,6 +9,58 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a piece of an item's text was removed (``Removed.reason``).
+
+    The cleaner's residue (``clean.py``), the feed's learnt boilerplate (``boilerplate.py``)
+    and the paragraph rule (``dedupe.py``). A ``StrEnum``: stored and exported as its value.
+    """
+
+    AD_MARKER = "ad_marker"
+    SHORTCODE = "shortcode"
+    SOURCE_TRAILER = "source_trailer"
+    TRUNCATION_MARKER = "truncation_marker"
+    READ_ALSO = "read_also"
+    BOILERPLATE = "boilerplate"
+    EXACT_DUPLICATE = "exact_duplicate"
+    NEAR_DUPLICATE = "near_duplicate"
+    CONTAINED = "contained"
+
+
+PARAGRAPH_RULE_REASONS = frozenset(
+    {Reason.EXACT_DUPLICATE, Reason.NEAR_DUPLICATE, Reason.CONTAINED}
+)
+"""The reasons of the paragraph rule: the removed piece repeats another paragraph."""
+
+
+class Kind(StrEnum):
+    """The article-level verdict: a new story, or a copy of a stored one."""
+
+    NEW = "new"
+    EXACT = "exact"
+    NEAR = "near"
+
+
+class Rule(StrEnum):
+    """What made two articles the same story (``Verdict.rule``, a link record's rule)."""
+
+    URL = "url"
+    """The same link once tracking parameters are removed."""
+    TEXT = "text"
+    """The same text once normalised."""
+    SIMHASH = "simhash"
+    """Fingerprints within ``article_max_distance`` bits and stems overlapping enough."""
+
+
+class Status(StrEnum):
+    """How one fetch of a feed ended (``FeedOutcome.status``, the feed's ``last_status``)."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +107,8 @@ class Entry:
     """The description/summary HTML (may equal ``content``)."""
     published: datetime | None
     author: str | None = None
+    published_raw: str | None = None
+    """The feed's date text when it gave no usable date (unreadable, impossible, implausible)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +121,8 @@ class ParsedFeed:
     ttl_seconds: int | None = None
     encoding: str | None = None
     warnings: tuple[str, ...] = ()
+    recovered: bool = False
+    """The items were read out of XML that is not well-formed (feedparser's lenient parser)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +135,7 @@ class Removed:
     word-set ``overlap`` (Jaccard) that decided it.
     """
 
-    reason: str
+    reason: Reason | str
     text: str
     position: int
     duplicate_of: int | None = None
@@ -102,7 +158,12 @@ class Cleaned:
 
 @dataclass(frozen=True, slots=True)
 class Article:
-    """A cleaned, fingerprinted item ready for the store's article-level decision."""
+    """A cleaned, analysed item ready for the article-level decision and the store.
+
+    Built in a worker process (``prepare.py``) and handed to the writer: everything the
+    decision and the store need is computed once there, so the main process never
+    normalises, stems or fingerprints again.
+    """
 
     feed_url: str
     guid: str
@@ -110,44 +171,73 @@ class Article:
     canonical_url: str | None
     title: str
     published: datetime | None
+    """The item's date when it is plausible, else ``None`` (``published_raw`` keeps the text)."""
     fetched: datetime
+    dedup_ts: int
+    """Epoch seconds the article is compared at: ``published`` clamped into
+    [fetched - max_age, fetched + clock_skew], else ``fetched`` (``prepare.dedup_time``)."""
     author: str | None
     paragraphs: tuple[str, ...]
     removed: tuple[Removed, ...]
     simhash: int
     fp_version: int
     text_hash: str
-    """Hash of the normalised text: equal for exact duplicates."""
+    """Hash of the normalised text: equal for exact duplicates; ``""`` when there is no word."""
     content_hash: str
     """Hash of what the feed sent for this item: a change means the item was edited."""
+    stems: frozenset[str] = frozenset()
+    """The distinct stems of the kept paragraphs: what the article rule's overlap compares."""
+    para_keys: tuple[str, ...] = ()
+    """Boilerplate keys of the kept paragraphs and of those removed as boilerplate: the feed's
+    history that ``boilerplate.recurring_keys`` learns from."""
+    search_text: str = ""
+    """The stems of the title and the kept paragraphs, in order: the search index's document."""
+    published_raw: str | None = None
+    """The feed's date text when it could not be used (unreadable or implausible)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
-    """A stored article the near-duplicate lookup returned."""
+class Stored:
+    """What the article-level decision knows of a stored article (``decide.py``)."""
 
     id: int
+    root: int
+    """The canonical article of its story: itself when canonical."""
+    feed_id: int
     simhash: int
-    feed_url: str
-    title: str
-    paragraphs: tuple[str, ...]
-    published: datetime | None
+    dedup_ts: int
+    stems: frozenset[str]
+    canonical_url: str | None = None
+    text_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """Two articles found to tell the same story, and the figures that decided it."""
+
+    other: int
+    """The stored article matched."""
+    rule: Rule
+    distance: int
+    overlap: float
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The article-level decision for one item.
 
-    ``kind``: ``new`` (store as canonical), ``exact`` (same URL or same text as ``duplicate_of``),
-    ``near`` (near-duplicate of ``duplicate_of``). ``rule`` names what matched
-    (``url``, ``text``, ``simhash``), with the measured ``distance`` and ``overlap``.
+    ``kind``: ``new`` (a story of its own: canonical), ``exact`` or ``near`` (a copy of the
+    story whose canonical article is ``duplicate_of``). ``rule`` names what matched, with the
+    measured ``distance`` and ``overlap``, against ``match_id`` (the article matched: the
+    canonical one, or another copy of the story).
     """
 
-    kind: str
+    kind: Kind
     duplicate_of: int | None = None
-    rule: str | None = None
+    rule: Rule | None = None
     distance: int | None = None
     overlap: float | None = None
+    match_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +246,7 @@ class FeedOutcome:
 
     name: str
     url: str
-    status: str
-    """``ok``, ``not_modified`` or ``error``."""
+    status: Status
     new: int = 0
     duplicates: int = 0
     exact: int = 0

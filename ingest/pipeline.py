@@ -2,26 +2,41 @@
 
 The whole pipeline, for one feed::
 
-    row      = store.feed(url)                                  # the stored state (its URL may
-                                                                # have moved: see below)
-    fetched  = await fetcher.fetch(row.url, stored_cache)       # fetch.py     network edge
-    parsed   = await parser.run(parse_feed, body, headers)      # parse.py     pure, in a worker
-                                                                # process (isolate.py)
-    articles = [prepare(entry, ...) for entry in parsed]        # clean.py, dedupe.py,
-                                                                # fingerprint.py: pure
-    with store.transaction() as tx:                             # store/       storage edge
-        for article in articles:                                # oldest first
-            verdict = decide(article, facts from tx)            # dedupe.py    pure
-            tx.insert_article(...)                              # canonical body or link record
-        tx.update_feed(...)                                     # HTTP state in the same commit
+    row      = store.feed(url)                               # the stored state (a feed that
+                                                             # moved is found by its old URL)
+    fetched  = await fetcher.fetch(row.url, row.cache)       # fetch.py     network edge
+    if fetched is 304, or the same bytes as last time: record it, done
+    known    = store.known_entries(url)                      # stored items: hashes, boilerplate
+    prepared = await workers.run(prepare_feed, body, job)    # prepare.py   pure, in a worker
+                                                             # process: parse, clean, analyse,
+                                                             # boilerplate, paragraph rule
+    with store.transaction() as tx:                          # store/       storage edge
+        tx.lock_dedup(); index catches up with other writers
+        for article in prepared (by dedup time):
+            facts    = tx: stored GUID, same URL/text, index hits -> models.Stored
+            decision = decider.decide(article, facts)        # decide.py    pure
+            tx: insert (canonical or link record), merge stories, or an edit re-decided
+        tx.update_feed(...)                                  # HTTP state in the same commit
 
-Only this module and the CLI/daemon wiring do I/O. Fetches run concurrently on the event loop.
-Parsing runs in ``isolate.WorkerPool`` processes under a memory and a wall-clock limit, so a
-parser bomb ends that feed with ``parse_resource_limit`` instead of taking the process down
-(queue wait for a worker is not counted against the limit). Cleaning and storing run on one
-writer thread, one feed at a time, because SQLite wants a single serialised writer. A failing
-feed is data: its error is recorded on its row and returned in its ``FeedOutcome``; it never
-stops the run.
+Only this module and the CLI/daemon wiring do I/O. Fetches run concurrently on the event loop;
+preparing runs in ``isolate.WorkerPool`` processes (one per core) under a memory and a
+wall-clock limit, so a parser bomb ends that feed with ``parse_resource_limit`` instead of
+taking the process down (queue wait for a worker is not counted against the limit); deciding
+and storing run on one writer thread, one feed at a time, because SQLite wants a single
+serialised writer. A failing feed is data: its error is recorded on its row and returned in
+its ``FeedOutcome``; it never stops the run.
+
+**Time.** Each article is compared at its *dedup time*: its date clamped into
+[fetched - ``max_age_days``, fetched + ``clock_skew_hours``], or its fetch time when it has no
+usable date (``prepare.dedup_time``). Two articles are compared when their dedup times lie
+within ``window_days``. The fingerprints in memory (``fingerprint.WindowIndex``) cover the days
+around the clock (``hot_days``); an article whose dedup time falls outside them (a backfill)
+loads the days it needs from the store first. No date a feed claims moves the window, and no
+stored row is ever skipped for good.
+
+**Stories** (``decide.py``): an article joins every story it is a copy of, whatever the order
+of arrival; an item whose GUID the feed changed but whose text or link it kept is the same
+item (``alias_guid``); an edited item is decided again with its new text.
 
 HTTP meaning kept here, not in the fetcher:
 
@@ -34,37 +49,46 @@ HTTP meaning kept here, not in the fetcher:
   ``max_interval``; it is never given up silently (``schedule.py``).
 
 And what a feed may do to stored items: a GUID repeated inside one feed is stored once, in its
-newest version (``one_per_guid``); items read out of XML that is not well-formed (a truncated
-feed ends in a cut item) may be added but never edit stored ones (``store_articles(edits=)``),
-and are skipped when they have neither a GUID nor a link (``kept_entries``).
+newest version; items read out of XML that is not well-formed (a truncated feed ends in a cut
+item) may be added but never edit stored ones, and are skipped when they have neither a GUID
+nor a link (``prepare.prepare_feed``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from ingest.boilerplate import recurring_keys, remove_boilerplate
-from ingest.clean import clean_any, clean_title
-from ingest.dedupe import article_fingerprint, decide_article, dedupe_paragraphs, text_hash
+from ingest.boilerplate import recurring_keys
+from ingest.decide import Decider
 from ingest.errors import FeedError, FetchError, ParseError, StoreError
 from ingest.fetch import Fetcher
-from ingest.fingerprint import FINGERPRINT_VERSION, NO_FINGERPRINT, WindowIndex, bands
+from ingest.fingerprint import BUCKET_S, FINGERPRINT_VERSION, NO_FINGERPRINT, WindowIndex
 from ingest.isolate import WorkerPool, parse_limits
-from ingest.models import Article, Entry, FeedOutcome, Fetched, HttpCache, ParsedFeed, Verdict
-from ingest.parse import parse_feed
+from ingest.models import (
+    Article,
+    Edge,
+    FeedOutcome,
+    Fetched,
+    HttpCache,
+    Kind,
+    Status,
+    Stored,
+    Verdict,
+)
+from ingest.prepare import FeedJob, PreparedFeed, entry_digest, prepare_feed
 from ingest.schedule import FetchResult, SchedulePolicy, next_check_at, publish_interval
 from ingest.settings import DedupSettings, Settings
-from ingest.store.base import FeedRow, FeedUpdate, Store, Tx
-from ingest.urls import canonical_url, safe_link
+from ingest.store.base import FeedRow, FeedUpdate, GuidRow, NewRow, Store, Tx
 
 T = TypeVar("T")
 
@@ -72,8 +96,12 @@ MOVE_AFTER = 3
 """Consecutive fetches permanently redirected to the same URL after which the feed's stored URL
 becomes that URL: a consistent move, not one misconfigured answer."""
 
-_PRELOAD = ("ingest.parse",)
-"""Modules a parse worker imports when it starts."""
+_PRELOAD = ("ingest.prepare",)
+"""Modules a worker imports when it starts."""
+
+KNOWN_ENTRIES = 1000
+"""Stored items of a feed read before each fetch: the next fetch skips those it has as they
+are (feeds list their last 10 to 100 items; the default cap on items is 500)."""
 
 
 def utcnow() -> datetime:
@@ -91,47 +119,22 @@ class Target:
     """Per-feed scheduling bounds; ``None`` uses the daemon's."""
 
 
-def _digest(*parts: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\x00")
-    return h.hexdigest()
+def body_hash(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
-def prepare(
-    entry: Entry,
-    feed_url: str,
-    fetched_at: datetime,
-    dedup: DedupSettings,
-    boilerplate: Set[str] = frozenset(),
-) -> Article:
-    """Clean, drop the feed's ``boilerplate`` (``boilerplate.recurring_keys``), dedupe
-    paragraphs and fingerprint one entry (pure)."""
-    cleaned = dedupe_paragraphs(remove_boilerplate(clean_any(entry.content), boilerplate), dedup)
-    title = clean_title(entry.title)
-    url = safe_link(entry.link)
-    canonical = canonical_url(url)
-    paragraphs = cleaned.paragraphs
-    # No GUID: a stable key from what identifies the item (its link, else its title and text).
-    fallback = f"url:{canonical}" if canonical else f"hash:{_digest(title, *paragraphs)}"
-    guid = entry.guid or fallback
-    return Article(
-        feed_url=feed_url,
-        guid=guid[:2000],
-        url=url,
-        canonical_url=canonical,
-        title=title,
-        published=entry.published,
-        fetched=fetched_at,
-        author=entry.author,
-        paragraphs=paragraphs,
-        removed=cleaned.removed,
-        simhash=article_fingerprint(paragraphs),
-        fp_version=FINGERPRINT_VERSION,
-        text_hash=text_hash(paragraphs),
-        content_hash=_digest(entry.title, entry.content, entry.link or "", entry.author or ""),
-    )
+def window_seconds(dedup: DedupSettings) -> int:
+    return int(dedup.window_days * 86400)
+
+
+def hot_days(now: datetime, dedup: DedupSettings) -> range:
+    """The days of dedup time kept in memory: every day an article fetched now is compared
+    with, when its date is at most a window old (older ones load their days on demand)."""
+    t = int(now.timestamp())
+    window = window_seconds(dedup)
+    first = (t - 2 * window) // BUCKET_S
+    last = (t + int(dedup.clock_skew_hours * 3600) + window) // BUCKET_S
+    return range(first, last + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,146 +145,293 @@ class StoreCounts:
     unchanged: int = 0
     updated: int = 0
     removed: tuple[tuple[str, int], ...] = ()
-    """Pieces removed from the new canonical articles, by reason."""
+    """Pieces removed from the new articles, by reason."""
 
 
-DEDUP_LOCK = 0x696E67657374  # "ingest": the advisory lock that serialises dedup decisions
+def _facts(article: Article, article_id: int, root: int, feed_id: int) -> Stored:
+    return Stored(
+        id=article_id,
+        root=root,
+        feed_id=feed_id,
+        simhash=article.simhash,
+        dedup_ts=article.dedup_ts,
+        stems=article.stems,
+        canonical_url=article.canonical_url,
+        text_hash=article.text_hash,
+    )
 
 
-NEAREST_CHUNK = 32
-"""Candidates read per round of the near-duplicate decision (bench/README.md: at a million
-fingerprints a lookup finds a median of 15 hits, p99 387)."""
+def _as_link(root: int, edge: Edge, via: int | None = None) -> Verdict:
+    """The verdict that makes an article a copy of story ``root`` through ``edge`` (whose
+    other end is ``via`` when given: the article that joined two stories)."""
+    kind = Kind.NEAR if edge.rule == "simhash" else Kind.EXACT
+    return Verdict(
+        kind=kind,
+        duplicate_of=root,
+        rule=edge.rule,
+        distance=edge.distance,
+        overlap=edge.overlap,
+        match_id=edge.other if via is None else via,
+    )
 
 
-def window_seconds(dedup: DedupSettings) -> int:
-    return int(dedup.window_days * 86400)
+class StoryWriter:
+    """One feed's articles written in one transaction: the facts gathered from ``tx`` in
+    bulk, each decision asked of the ``Decider``, the rows written in batches.
+
+    Articles of the batch are decided in dedup-time order and see each other (their facts are
+    kept here until the rows are written); stories are merged as soon as an article joins two.
+    """
+
+    def __init__(
+        self,
+        tx: Tx,
+        feed_id: int,
+        articles: Sequence[Article],
+        decider: Decider,
+        index: WindowIndex,
+    ) -> None:
+        self.tx, self.feed_id, self.decider, self.index = tx, feed_id, decider, index
+        self.facts: dict[int, Stored] = {}
+        self.pending: list[NewRow] = []
+        self.extra: list[tuple[int, int, int]] = []  # this batch's fingerprints
+        self.by_key: dict[str, set[int]] = {}  # canonical URL / text hash -> article ids
+        self.counts: Counter[str] = Counter()
+        self.removed: Counter[str] = Counter()
+        self.guids = tx.by_guid(feed_id, [a.guid for a in articles])
+        for stored in tx.same_text_or_url(
+            None,
+            [a.canonical_url for a in articles if a.canonical_url],
+            [a.text_hash for a in articles if a.text_hash],
+        ):
+            self._know(stored)
+        fresh = sum(a.guid not in self.guids for a in articles)
+        self._ids, self._seqs = tx.allot(fresh)
+
+    # -- facts -----------------------------------------------------------------------------
+
+    def _know(self, stored: Stored) -> None:
+        self.facts[stored.id] = stored
+        for key in (stored.canonical_url, stored.text_hash):
+            if key:
+                self.by_key.setdefault(key, set()).add(stored.id)
+
+    def _load_days(self, ts: int) -> None:
+        days = self.index.days_needed(ts)
+        if not days:
+            return
+        lo, hi = min(days) * BUCKET_S, (max(days) + 1) * BUCKET_S
+        self.index.load(days, self.tx.fingerprints_between(lo, hi, FINGERPRINT_VERSION))
+
+    def candidates(self, article: Article, exclude: Iterable[int] = ()) -> list[Stored]:
+        """The stored and batch articles ``article`` could be a copy of."""
+        skip = set(exclude)
+        ids = {
+            i
+            for key in (article.canonical_url, article.text_hash)
+            if key
+            for i in self.by_key.get(key, ())
+        }
+        if article.simhash != NO_FINGERPRINT:
+            self._load_days(article.dedup_ts)
+            max_distance = self.decider.settings.article_max_distance
+            hits = self.index.query(
+                article.simhash, article.dedup_ts, max_distance, extra=self.extra
+            )
+            ids.update(article_id for article_id, _ in hits)
+        ids -= skip
+        unknown = [i for i in ids if i not in self.facts]
+        if unknown:
+            for stored in self.tx.stored(unknown):
+                self._know(stored)
+        return [self.facts[i] for i in sorted(ids) if i in self.facts]
+
+    def _same_item(self, article: Article) -> Stored | None:
+        """A stored item of this feed that ``article`` (a GUID the feed has not used before)
+        is, under a new GUID: the same text, or the same link and the same story."""
+        for key in (article.text_hash, article.canonical_url):
+            for i in sorted(self.by_key.get(key or "", ())):
+                other = self.facts[i]
+                if other.feed_id != self.feed_id:
+                    continue
+                if key == article.text_hash or self.decider.edge(article, other) is not None:
+                    return other
+        return None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        if self.pending:
+            self.tx.insert_articles(self.pending)
+            self.pending.clear()
+
+    def _reroot(self, old_roots: set[int], new_root: int) -> None:
+        """Facts kept here follow a merge: members of ``old_roots`` now belong to ``new_root``."""
+        for i, stored in list(self.facts.items()):
+            if stored.root in old_roots:
+                self.facts[i] = replace(stored, root=new_root)
+
+    def _merge(self, winner: int, joins: Sequence[tuple[int, Edge]], via: int | None) -> None:
+        """Fold the stories ``joins`` names into story ``winner`` (see ``decide.Decision``)."""
+        if not joins:
+            return
+        self.flush()
+        for root, edge in joins:
+            self.tx.move_story(root, winner)
+            self.tx.set_story(root, _as_link(winner, edge, via))
+        self._reroot({root for root, _ in joins}, winner)
+
+    def add(self, article: Article, *, edits: bool) -> None:
+        known = self.guids.get(article.guid)
+        if known is not None:
+            self._existing(known, article, edits=edits)
+            return
+        same = self._same_item(article)
+        if same is not None:
+            self._alias(same, article, edits=edits)
+            return
+        decision = self.decider.decide(article, self.candidates(article))
+        article_id, seq = self._ids.pop(0), self._seqs.pop(0)
+        verdict = decision.verdict
+        self.pending.append(NewRow(article_id, seq, self.feed_id, article, verdict))
+        root = article_id if verdict.kind == Kind.NEW else verdict.duplicate_of
+        assert root is not None
+        self._know(_facts(article, article_id, root, self.feed_id))
+        self.extra.append((article_id, article.simhash, article.dedup_ts))
+        self.counts[str(verdict.kind)] += 1
+        self.removed.update(str(r.reason) for r in article.removed)
+        self._merge(root, decision.merge, article_id)
+
+    def _existing(self, known: GuidRow, article: Article, *, edits: bool) -> None:
+        if known.content_hash == article.content_hash or not edits:
+            self.counts["unchanged"] += 1
+            return
+        self._edit(known.facts, article)
+        self.counts["updated"] += 1
+
+    def _alias(self, same: Stored, article: Article, *, edits: bool) -> None:
+        """The feed gave a stored item a new GUID (and maybe tracking parameters): remember the
+        GUID on the item; an edit of its text is decided again."""
+        self.flush()
+        self.tx.set_alias(same.id, article.guid)
+        if edits and article.text_hash != same.text_hash:
+            self._edit(same, article)
+            self.counts["updated"] += 1
+        else:
+            self.counts["unchanged"] += 1
+
+    def _edit(self, old: Stored, article: Article) -> None:
+        """Store an item's new text and decide its story again: the story it was in is
+        regrouped with the new text (it may fall apart), then joined with any other story the
+        new text is a copy of."""
+        self.flush()
+        (seq,) = self.tx.next_seqs(1)
+        self.tx.update_article(old.id, article, seq)
+        new = _facts(article, old.id, old.root, old.feed_id)
+        members = [new if m.id == old.id else m for m in self.tx.members(old.root)]
+        if all(m.id != old.id for m in members):
+            members.append(new)
+        for m in members:
+            self._know(m)
+        groups = self.decider.regroup(members)
+        own = next(g for g in groups if g.root == old.id or old.id in dict(g.links))
+        for group in groups:
+            self.tx.set_story(group.root, Verdict(Kind.NEW))
+            for member, edge in group.links:
+                self.tx.set_story(member, _as_link(group.root, edge))
+            self._reroot_group(group.root, [group.root, *(m for m, _ in group.links)])
+        # other stories the new text is a copy of
+        outside = self.candidates(article, exclude=[m.id for m in members])
+        decision = self.decider.decide(new, outside)
+        self.extra.append((old.id, article.simhash, article.dedup_ts))
+        if decision.verdict.kind == Kind.NEW:
+            return
+        target = decision.verdict.duplicate_of
+        assert target is not None
+        joins = [(target, _own_edge(decision.verdict)), *decision.merge]
+        winner = min(own.root, *(root for root, _ in joins))
+        if winner == own.root:
+            self._merge(winner, joins, old.id)
+        else:
+            best = _own_edge(decision.verdict)
+            rest = [(root, edge) for root, edge in joins if root != winner]
+            self.tx.move_story(own.root, winner)
+            self.tx.set_story(
+                own.root, _as_link(winner, best, None if own.root == old.id else old.id)
+            )
+            self._reroot({own.root}, winner)
+            self._merge(winner, rest, old.id)
+
+    def _reroot_group(self, root: int, members: Sequence[int]) -> None:
+        for i in members:
+            if i in self.facts:
+                self.facts[i] = replace(self.facts[i], root=root)
+
+    def result(self) -> StoreCounts:
+        self.flush()
+        c = self.counts
+        return StoreCounts(
+            new=c["new"],
+            near=c["near"],
+            exact=c["exact"],
+            unchanged=c["unchanged"],
+            updated=c["updated"],
+            removed=tuple(sorted(self.removed.items())),
+        )
 
 
-def _ts(article: Article) -> int:
-    return int((article.published or article.fetched).timestamp())
+def _own_edge(verdict: Verdict) -> Edge:
+    assert verdict.rule is not None and verdict.match_id is not None
+    return Edge(verdict.match_id, verdict.rule, verdict.distance or 0, verdict.overlap or 0.0)
 
 
-def decide(
-    tx: Tx,
-    article: Article,
-    index: WindowIndex,
-    batch: Sequence[tuple[int, int, int]],
-    dedup: DedupSettings,
-) -> Verdict:
-    """Gather the facts the article-level decision needs from the store, then decide (pure).
+def sync_index(tx: Tx, index: WindowIndex, now: datetime, dedup: DedupSettings) -> None:
+    """Inside the dedup lock: take what other writers (and earlier transactions) wrote, and
+    let go of the days a backfill loaded."""
+    index.apply_changes(tx.changes_since(index.last_seq, FINGERPRINT_VERSION))
+    index.evict(hot_days(now, dedup))
 
-    ``batch`` holds the canonical articles this transaction stored so far (not yet in the
-    index: the index only ever learns committed rows)."""
-    exact = tx.find_exact(article.canonical_url, article.text_hash)
-    if exact is not None:
-        return Verdict(kind="exact", duplicate_of=exact[0], rule=exact[1], distance=0)
-    if article.simhash == NO_FINGERPRINT:  # no usable features: never judged by fingerprint
-        return Verdict(kind="new")
-    hits = index.query(article.simhash, _ts(article), dedup.article_max_distance, extra=batch)
-    # Read the nearest hits first, a chunk at a time (ties kept in one chunk): the first chunk
-    # with a match holds the nearest match, so the verdict is the one over all hits, and a
-    # crowded window does not mean reading hundreds of bodies.
-    start = 0
-    while start < len(hits):
-        end = min(start + NEAREST_CHUNK, len(hits))
-        while end < len(hits) and hits[end][1] == hits[end - 1][1]:
-            end += 1
-        chunk = tx.candidates([article_id for article_id, _ in hits[start:end]])
-        verdict = decide_article(article.paragraphs, article.simhash, chunk, dedup)
-        if verdict.kind != "new":
-            return verdict
-        start = end
-    return Verdict(kind="new")
+
+def warm_index(store: Store, index: WindowIndex, now: datetime, dedup: DedupSettings) -> None:
+    """Load the days around the clock, outside any transaction and in batches (memory stays
+    near the index's own size); changes written meanwhile are caught up by ``sync_index``."""
+    seq = store.max_seq()
+    days = hot_days(now, dedup)
+    lo, hi = days.start * BUCKET_S, days.stop * BUCKET_S
+    index.load(days, ())
+    for rows in store.fingerprints_between(lo, hi, FINGERPRINT_VERSION):
+        index.load(days, rows)
+    index.last_seq = max(index.last_seq, seq)
 
 
 def store_articles(
     tx: Tx,
     feed_id: int,
     articles: Sequence[Article],
-    dedup: DedupSettings,
+    decider: Decider,
     index: WindowIndex,
     *,
     edits: bool = True,
 ) -> StoreCounts:
-    """Write one feed's articles inside ``tx``: new, link records, edits; skip what is stored.
+    """Write one feed's articles inside ``tx``: new ones, copies, edits; skip what is stored.
 
     With ``edits=False`` a stored item whose content differs is left as it is (counted
-    unchanged): the feed came from broken XML, and its last item may be cut short.
-
-    First the transaction takes the dedup lock (a no-op on SQLite, whose single writer already
-    serialises decisions; an advisory lock on PostgreSQL, so daemons sharing a store decide one
-    after the other) and brings ``index`` up to date with what other writers committed.
+    unchanged): the feed came from broken XML, and its last item may be cut short. The caller
+    has taken the dedup lock and synced the index.
     """
-    new = near = exact = unchanged = updated = 0
-    removed: Counter[str] = Counter()
-    tx.lock_keys([DEDUP_LOCK])
-    if articles:
-        oldest = min(_ts(a) for a in articles) - window_seconds(dedup)
-        index.add(tx.fingerprints_since(index.last_id, FINGERPRINT_VERSION, oldest))
-    batch: list[tuple[int, int, int]] = []
-    epoch = datetime.min.replace(tzinfo=UTC)
-    for article in sorted(articles, key=lambda a: a.published or a.fetched or epoch):
-        existing = tx.find_guid(feed_id, article.guid)
-        if existing is not None:
-            if existing[1] == article.content_hash or not edits:
-                unchanged += 1
-            else:
-                tx.update_article(existing[0], article, bands(article.simhash))
-                updated += 1
-            continue
-        verdict = decide(tx, article, index, batch, dedup)
-        article_id = tx.insert_article(feed_id, article, bands(article.simhash), verdict)
-        if verdict.kind == "new":
-            new += 1
-            removed.update(r.reason for r in article.removed)
-            batch.append((article_id, article.simhash, _ts(article)))
-        elif verdict.kind == "exact":
-            exact += 1
-        else:
-            near += 1
-    return StoreCounts(new, near, exact, unchanged, updated, tuple(sorted(removed.items())))
-
-
-def one_per_guid(articles: Sequence[Article]) -> list[Article]:
-    """The first article of each GUID: the newest, as entries come newest first. A feed that
-    repeats a GUID would otherwise store one version and overwrite it with the other on every
-    fetch."""
-    seen: set[str] = set()
-    unique = []
-    for article in articles:
-        if article.guid not in seen:
-            seen.add(article.guid)
-            unique.append(article)
-    return unique
-
-
-def kept_entries(parsed: ParsedFeed, broken: bool) -> tuple[Sequence[Entry], tuple[str, ...]]:
-    """The entries to store, and a warning for those skipped: from broken XML, an entry with
-    neither a GUID nor a link is skipped. Its only identity would be a hash of its text, which
-    may be cut short, so it would come back as a second article once the feed is whole."""
-    if not broken:
-        return parsed.entries, ()
-    kept = [entry for entry in parsed.entries if entry.guid or entry.link]
-    if len(kept) == len(parsed.entries):
-        return kept, ()
-    skipped = len(parsed.entries) - len(kept)
-    return kept, (f"{skipped} item(s) without a GUID or link skipped: the XML is broken",)
-
-
-def recovered_from_broken_xml(parsed: ParsedFeed) -> bool:
-    """Whether feedparser's lenient parser read the items out of XML that is not well-formed
-    (``parse.py`` says so in a warning). A truncated feed ends in a cut item, so such a feed may
-    add items but never edits stored ones."""
-    return any("recovered by the lenient parser" in w for w in parsed.warnings)
+    writer = StoryWriter(tx, feed_id, articles, decider, index)
+    for article in sorted(articles, key=lambda a: (a.dedup_ts, a.guid)):
+        writer.add(article, edits=edits)
+    return writer.result()
 
 
 class Pipeline:
-    """Fetches targets concurrently, parses each in a worker process and ingests it into the
-    store on one writer thread.
+    """Fetches targets concurrently, prepares each in a worker process and stores it on one
+    writer thread.
 
     Every outcome, failures included, is written to the feed's row together with when the feed
     is due next (``schedule.next_check_at``), which also releases a daemon's lease on it.
-    ``parser`` is the worker pool to parse in; by default the pipeline makes one with
+    ``parser`` is the worker pool to prepare in; by default the pipeline makes one with
     :func:`isolate.parse_limits` for ``settings.http.max_body_bytes``, and closes it in
     :meth:`close`.
     """
@@ -314,11 +464,13 @@ class Pipeline:
             parser = WorkerPool(memory_limit=memory, time_limit=seconds, preload=_PRELOAD)
         self.parser = parser
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
-        # Canonical fingerprints of the dedup window, used on the writer thread only.
+        self.decider = Decider(settings.dedup)
+        # Fingerprints of the days around the clock, used on the writer thread only.
         self.index = WindowIndex(window_seconds(settings.dedup))
+        self._warm = False
 
     def close(self) -> None:
-        """Wait for the writer thread; stop the parse workers this pipeline started."""
+        """Wait for the writer thread; stop the workers this pipeline started."""
         self._writer.shutdown(wait=True)
         if self._owns_parser:
             self.parser.close()
@@ -328,7 +480,7 @@ class Pipeline:
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
 
     async def run(self, target: Target) -> FeedOutcome:
-        """Fetch, parse and ingest one feed; every failure ends up in the returned outcome."""
+        """Fetch, prepare and store one feed; every failure ends up in the returned outcome."""
         started = time.monotonic()
         try:
             row = await self.call(self.store.feed, target.url)
@@ -339,22 +491,44 @@ class Pipeline:
                 return await self.call(self._record_error, target, row, exc, started)
             if fetched.not_modified:
                 return await self.call(self._not_modified, target, row, fetched, started)
+            digest = body_hash(fetched.body)
+            if row is not None and row.body_hash == digest:
+                return await self.call(self._same_body, target, row, fetched, started)
+            job = await self.call(self._job, row, fetched)
             try:
-                parsed, _ = await self.parser.run(
-                    parse_feed, fetched.body, dict(fetched.headers), label=url, url=url
+                prepared, _ = await self.parser.run(
+                    prepare_feed, fetched.body, dict(fetched.headers), job, label=url
                 )
             except ParseError as exc:
                 return await self.call(self._record_error, target, row, exc, started)
-            return await self.call(self._ingest, target, row, fetched, parsed, started)
+            ingest = functools.partial(
+                self._ingest, now=job.fetched, digest=digest, started=started
+            )
+            return await self.call(ingest, target, row, fetched, prepared)
         except StoreError as exc:
             return FeedOutcome(
                 name=target.name,
                 url=target.url,
-                status="error",
+                status=Status.ERROR,
                 error_code=exc.code,
                 error=exc.message,
                 duration_ms=_ms(started),
             )
+
+    def _job(self, row: FeedRow | None, fetched: Fetched) -> FeedJob:
+        """What the worker needs: the feed's stored entries and learnt boilerplate."""
+        dedup = self.settings.dedup
+        known = self.store.known_entries(row.url, KNOWN_ENTRIES) if row else []
+        history = [k.para_keys for k in known[: dedup.boilerplate_window]]
+        digests = {entry_digest(k.guid, k.content_hash) for k in known}
+        digests.update(entry_digest(k.alias_guid, k.content_hash) for k in known if k.alias_guid)
+        return FeedJob(
+            url=fetched.url,
+            fetched=self.clock(),
+            dedup=dedup,
+            recurring=recurring_keys(history, dedup.boilerplate_min_articles),
+            known=frozenset(digests),
+        )
 
     def _next_check(
         self,
@@ -393,7 +567,7 @@ class Pipeline:
                 feed_id,
                 FeedUpdate(
                     fetched_at=now,
-                    status="error",
+                    status=Status.ERROR,
                     http_status=status,
                     error_code=code,
                     error=exc.message,
@@ -403,7 +577,7 @@ class Pipeline:
         return FeedOutcome(
             name=target.name,
             url=target.url,
-            status="error",
+            status=Status.ERROR,
             error_code=code,
             error=exc.message,
             http_status=status,
@@ -419,7 +593,7 @@ class Pipeline:
             target,
             FetchResult(
                 "not_modified",
-                http_status=304,
+                http_status=fetched.status,
                 headers=fetched.headers,
                 ttl_seconds=row.ttl_seconds if row else None,
                 publish_interval=row.publish_interval if row else None,
@@ -433,8 +607,8 @@ class Pipeline:
                 feed_id,
                 FeedUpdate(
                     fetched_at=now,
-                    status="not_modified",
-                    http_status=304,
+                    status=Status.NOT_MODIFIED,
+                    http_status=fetched.status,
                     cache=fetched.cache,
                     next_check=next_check,
                     **move,
@@ -443,9 +617,51 @@ class Pipeline:
         return FeedOutcome(
             name=target.name,
             url=target.url,
-            status="not_modified",
+            status=Status.NOT_MODIFIED,
             warnings=warnings,
-            http_status=304,
+            http_status=fetched.status,
+            duration_ms=_ms(started),
+            next_check=next_check,
+        )
+
+    def _same_body(
+        self, target: Target, row: FeedRow, fetched: Fetched, started: float
+    ) -> FeedOutcome:
+        """The server sent the bytes stored last time (it ignores conditional GET): every
+        item is known as it is, nothing to parse; the feed's schedule moves on."""
+        now = self.clock()
+        next_check = self._next_check(
+            target,
+            FetchResult(
+                "ok",
+                http_status=fetched.status,
+                headers=fetched.headers,
+                ttl_seconds=row.ttl_seconds,
+                publish_interval=row.publish_interval,
+            ),
+            now,
+        )
+        move, warnings = self._moved(row, fetched)
+        with self.store.transaction() as tx:
+            feed_id = tx.feed_id(target.url, target.name)
+            tx.update_feed(
+                feed_id,
+                FeedUpdate(
+                    fetched_at=now,
+                    status=Status.OK,
+                    http_status=fetched.status,
+                    cache=fetched.cache,
+                    next_check=next_check,
+                    **move,
+                ),
+            )
+        return FeedOutcome(
+            name=target.name,
+            url=target.url,
+            status=Status.OK,
+            unchanged=row.body_items or 0,
+            warnings=warnings,
+            http_status=fetched.status,
             duration_ms=_ms(started),
             next_check=next_check,
         )
@@ -478,67 +694,69 @@ class Pipeline:
         target: Target,
         row: FeedRow | None,
         fetched: Fetched,
-        parsed: ParsedFeed,
+        prepared: PreparedFeed,
+        *,
+        now: datetime,
+        digest: str,
         started: float,
     ) -> FeedOutcome:
-        now = self.clock()
         known_interval = row.publish_interval if row else None
         dedup = self.settings.dedup
-        # The feed's boilerplate, learnt from its recent articles (boilerplate.py).
-        history = self.store.recent_paragraphs(row.url, dedup.boilerplate_window) if row else []
-        recurring = recurring_keys(history, dedup.boilerplate_min_articles)
-        broken = recovered_from_broken_xml(parsed)
-        entries, skipped = kept_entries(parsed, broken)
-        articles = one_per_guid([prepare(e, fetched.url, now, dedup, recurring) for e in entries])
-        interval = publish_interval([e.published for e in parsed.entries if e.published])
-        interval = interval or known_interval
+        interval = publish_interval(list(prepared.dates)) or known_interval
         next_check = self._next_check(
             target,
             FetchResult(
                 "ok",
                 http_status=fetched.status,
                 headers=fetched.headers,
-                ttl_seconds=parsed.ttl_seconds,
+                ttl_seconds=prepared.ttl_seconds,
                 publish_interval=interval,
             ),
             now,
         )
         move, moved_warnings = self._moved(row, fetched)
+        if not self._warm:
+            warm_index(self.store, self.index, now, dedup)
+            self._warm = True
         with self.store.transaction() as tx:
             feed_id = tx.feed_id(target.url, target.name)
+            tx.lock_dedup()
+            sync_index(tx, self.index, now, dedup)
             counts = store_articles(
                 tx,
                 feed_id,
-                articles,
-                self.settings.dedup,
+                prepared.articles,
+                self.decider,
                 self.index,
-                edits=not broken,
+                edits=not prepared.recovered,
             )
             tx.update_feed(
                 feed_id,
                 FeedUpdate(
                     fetched_at=now,
-                    status="ok",
+                    status=Status.OK,
                     http_status=fetched.status,
                     cache=fetched.cache,
-                    ttl_seconds=parsed.ttl_seconds,
+                    ttl_seconds=prepared.ttl_seconds,
                     new_articles=counts.new,
                     new_duplicates=counts.near + counts.exact,
                     next_check=next_check,
                     publish_interval=interval,
+                    body_hash=digest,
+                    body_items=prepared.unchanged + len(prepared.articles),
                     **move,
                 ),
             )
         return FeedOutcome(
             name=target.name,
             url=target.url,
-            status="ok",
+            status=Status.OK,
             new=counts.new,
             duplicates=counts.near,
             exact=counts.exact,
-            unchanged=counts.unchanged,
+            unchanged=counts.unchanged + prepared.unchanged,
             updated=counts.updated,
-            warnings=parsed.warnings + skipped + moved_warnings,
+            warnings=prepared.warnings + moved_warnings,
             http_status=fetched.status,
             duration_ms=_ms(started),
             next_check=next_check,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
@@ -16,10 +17,13 @@ from typing import Any
 
 import pytest
 
-from ingest import cli
-from ingest.boilerplate import BOILERPLATE, paragraph_key, recurring_keys, remove_boilerplate
-from ingest.models import Article, Cleaned, Removed, Verdict
+from ingest import cli, fingerprint
+from ingest.boilerplate import BOILERPLATE, recurring_keys, remove_boilerplate
+from ingest.fingerprint import boilerplate_key as paragraph_key
+from ingest.models import Cleaned, Kind, Removed, Verdict
 from ingest.store import open_store
+from ingest.store.base import NewRow
+from tests.articles import make_article
 
 DISCLAIMER = (
     "ويشار إلى أن الموقع لا يمكنه التأكد بشكل مستقل من صحة المعلومات والصور المتداولة عبر"
@@ -67,15 +71,21 @@ def test_key_ignores_spelling_punctuation_and_spacing() -> None:
     assert paragraph_key("... ،") == ""
 
 
+def keys(*articles: tuple[str, ...]) -> list[list[str]]:
+    return [[paragraph_key(text) for text in article] for article in articles]
+
+
 def test_recurring_needs_that_many_distinct_articles() -> None:
-    history = [(STORIES[0][0], FOLLOW), (STORIES[1][0], FOLLOW), (STORIES[2][0], FOLLOW, FOLLOW)]
+    history = keys(
+        (STORIES[0][0], FOLLOW), (STORIES[1][0], FOLLOW), (STORIES[2][0], FOLLOW, FOLLOW)
+    )
     assert recurring_keys(history, 3) == {paragraph_key(FOLLOW)}
-    assert recurring_keys([*history[:2], (FOLLOW, FOLLOW, FOLLOW)], 4) == frozenset()
+    assert recurring_keys([*history[:2], *keys((FOLLOW, FOLLOW, FOLLOW))], 4) == frozenset()
     assert recurring_keys(history, 1) == frozenset()  # would make everything boilerplate
 
 
 def test_a_quotation_in_two_stories_is_not_boilerplate() -> None:
-    history = [(STORIES[0][0], QUOTE), (STORIES[1][0], QUOTE), (STORIES[2][0],)]
+    history = keys((STORIES[0][0], QUOTE), (STORIES[1][0], QUOTE), (STORIES[2][0],))
     assert recurring_keys(history, 3) == frozenset()
 
 
@@ -86,18 +96,23 @@ def test_remove_records_the_reason_and_the_position() -> None:
         removed=(Removed(reason="ad_marker", text="[ad_1]", position=0),),
         positions=(1, 2, 3),
     )
-    result = remove_boilerplate(cleaned, learnt)
+    paras = fingerprint.analyse(cleaned.paragraphs)
+    result, kept, dropped = remove_boilerplate(cleaned, paras, learnt)
     assert result.paragraphs == STORIES[3]
     assert result.positions == (1, 3)
     assert result.removed == (
         Removed(reason="ad_marker", text="[ad_1]", position=0),
         Removed(reason=BOILERPLATE, text=DISCLAIMER, position=2),
     )
+    assert [p.text for p in kept] == list(STORIES[3])
+    assert dropped == (paragraph_key(DISCLAIMER),)
 
 
 def test_an_item_made_only_of_boilerplate_is_left_whole() -> None:
     cleaned = Cleaned(paragraphs=(FOLLOW,))
-    assert remove_boilerplate(cleaned, frozenset({paragraph_key(FOLLOW)})) == cleaned
+    paras = fingerprint.analyse(cleaned.paragraphs)
+    result, kept, dropped = remove_boilerplate(cleaned, paras, frozenset({paragraph_key(FOLLOW)}))
+    assert (result, kept, dropped) == (cleaned, paras, ())
 
 
 # ---------------------------------------------------------------- the store's history
@@ -113,49 +128,32 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-def _article(guid: str, paragraphs: tuple[str, ...], removed: tuple[Removed, ...] = ()) -> Article:
-    return Article(
-        feed_url="https://a.example/rss",
-        guid=guid,
-        url=None,
-        canonical_url=None,
-        title=guid,
-        published=T0,
-        fetched=T0,
-        author=None,
-        paragraphs=paragraphs,
-        removed=removed,
-        simhash=0x1234_5678_9ABC_DEF0 + len(guid),
-        fp_version=1,
-        text_hash=guid,
-        content_hash=guid,
-    )
-
-
-def test_recent_paragraphs_newest_first_with_learnt_boilerplate(db_url: str) -> None:
+def test_known_entries_newest_first_with_their_boilerplate_keys(db_url: str) -> None:
     store = open_store(db_url)
     store.migrate()
     try:
         with store.transaction() as tx:
             feed = tx.feed_id("https://a.example/rss", "A")
             other = tx.feed_id("https://b.example/rss", "B")
-            new = Verdict(kind="new")
-            first = tx.insert_article(feed, _article("g1", STORIES[0]), (1, 2, 3, 4), new)
-            tx.insert_article(
-                feed,
-                _article("g2", STORIES[1], (Removed(BOILERPLATE, FOLLOW, 2),)),
-                (5, 6, 7, 8),
-                new,
+            ids, seqs = tx.allot(4)
+            new = Verdict(kind=Kind.NEW)
+            second = make_article("g2", STORIES[1])
+            second = replace(second, para_keys=(*second.para_keys, paragraph_key(FOLLOW)))
+            link = Verdict(kind=Kind.NEAR, duplicate_of=ids[0], rule="simhash", distance=3)
+            tx.insert_articles(
+                [
+                    NewRow(ids[0], seqs[0], feed, make_article("g1", STORIES[0]), new),
+                    NewRow(ids[1], seqs[1], feed, second, new),
+                    NewRow(ids[2], seqs[2], feed, make_article("g3", STORIES[2]), link),
+                    NewRow(ids[3], seqs[3], other, make_article("g4", STORIES[3]), new),
+                ]
             )
-            link = Verdict(kind="near", duplicate_of=first, rule="simhash", distance=3)
-            tx.insert_article(feed, _article("g3", STORIES[2]), (), link)
-            tx.insert_article(other, _article("g4", STORIES[3]), (9, 9, 9, 9), new)
-        assert store.recent_paragraphs("https://a.example/rss", 10) == [
-            (*STORIES[1], FOLLOW),
-            STORIES[0],
-        ]
-        assert store.recent_paragraphs("https://a.example/rss", 1) == [(*STORIES[1], FOLLOW)]
-        assert store.recent_paragraphs("https://nowhere.example/rss", 10) == []
+        known = store.known_entries("https://a.example/rss", 10)
+        # link records count too: what a feed repeats does not depend on which copy came first
+        assert [k.guid for k in known] == ["g3", "g2", "g1"]
+        assert known[1].para_keys == (*keys(STORIES[1])[0], paragraph_key(FOLLOW))
+        assert [k.guid for k in store.known_entries("https://a.example/rss", 1)] == ["g3"]
+        assert store.known_entries("https://nowhere.example/rss", 10) == []
     finally:
         store.close()
 

@@ -29,7 +29,7 @@ def test_copy_round_trips_sqlite_into_postgres(tmp_path: Path, pg_url: str) -> N
     assert code == 1  # the broken feed's error is state worth copying too
     code, text = run("copy", "--from", sqlite, "--to", pg_url)
     assert code == 0, text
-    assert "copied 3 feeds, 1 articles, 1 link records" in text
+    assert "copied 3 feeds, 1 articles and 1 link records" in text
     exports = []
     for db in (sqlite, pg_url):
         code, text = run("--db", db, "export", "--duplicates")

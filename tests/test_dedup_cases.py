@@ -20,12 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from ingest import dedupe
+from ingest import dedupe, fingerprint
 from ingest.boilerplate import recurring_keys, remove_boilerplate
 from ingest.clean import clean_any
-from ingest.models import Candidate, Cleaned, Entry
-from ingest.pipeline import prepare
+from ingest.fingerprint import boilerplate_key
+from ingest.models import Article, Cleaned, Entry
+from ingest.prepare import FeedJob, prepare
 from ingest.settings import DedupSettings
+from tests.articles import decide as decide_with
+from tests.articles import dedupe_text, stored
 
 DEFAULTS = DedupSettings()
 SEED = Path(__file__).parent / "fixtures" / "seed-article.txt"
@@ -113,27 +116,22 @@ def entry(paragraphs: tuple[str, ...] | list[str], guid: str = "g") -> Entry:
     return Entry(guid=guid, link=None, title="عنوان", content=html, summary="", published=T0)
 
 
-def candidate(paragraphs: tuple[str, ...], id_: int = 7) -> Candidate:
-    return Candidate(
-        id=id_,
-        simhash=dedupe.article_fingerprint(paragraphs),
-        feed_url="https://agency.example/rss",
-        title="عنوان",
-        paragraphs=paragraphs,
-        published=T0,
-    )
+candidate = stored
 
 
-def decide(paragraphs: tuple[str, ...], *candidates: Candidate) -> str:
-    fp = dedupe.article_fingerprint(paragraphs)
-    return dedupe.decide_article(paragraphs, fp, candidates, DEFAULTS).kind
+def decide(paragraphs: tuple[str, ...], *candidates: object) -> str:
+    return str(decide_with(paragraphs, *candidates, settings=DEFAULTS).kind)  # type: ignore[arg-type]
+
+
+def prepared(entry: Entry, learnt: frozenset[str] = frozenset()) -> Article:
+    return prepare(entry, FeedJob("https://scraper.example/feed", T0, DEFAULTS, learnt))
 
 
 # ---------------------------------------------------------------- the seed article
 
 
 def test_seed_article_through_prepare_keeps_each_idea_once() -> None:
-    article = prepare(entry(seed_lines()), "https://scraper.example/feed", T0, DEFAULTS)
+    article = prepared(entry(seed_lines()))
     lines = seed_lines()
     assert len(article.paragraphs) == 12
     assert article.paragraphs[0] == lines[1]  # the excerpt stays: the first occurrence
@@ -149,8 +147,8 @@ def test_seed_article_through_prepare_keeps_each_idea_once() -> None:
 
 def test_seed_verdicts_do_not_change_with_the_feeds_boilerplate() -> None:
     # Learnt boilerplate of a feed that never carried these lines removes nothing.
-    learnt = recurring_keys([("تابعونا على تويتر",)] * 3, 3)
-    article = prepare(entry(seed_lines()), "https://x.example/feed", T0, DEFAULTS, learnt)
+    learnt = recurring_keys([(boilerplate_key("تابعونا على تويتر"),)] * 3, 3)
+    article = prepared(entry(seed_lines()), learnt)
     assert len(article.paragraphs) == 12
 
 
@@ -158,7 +156,7 @@ def test_seed_verdicts_do_not_change_with_the_feeds_boilerplate() -> None:
 
 
 def test_truncated_excerpt_goes_and_the_full_paragraph_stays() -> None:
-    result = dedupe.dedupe_paragraphs(Cleaned(paragraphs=(MATCH_EXCERPT, *MATCH)), DEFAULTS)
+    result = dedupe_text(Cleaned(paragraphs=(MATCH_EXCERPT, *MATCH)), DEFAULTS)
     assert result.paragraphs == MATCH
     (removed,) = result.removed
     assert (removed.reason, removed.position, removed.duplicate_of) == ("contained", 0, 1)
@@ -166,7 +164,7 @@ def test_truncated_excerpt_goes_and_the_full_paragraph_stays() -> None:
 
 
 def test_summary_sentence_inside_the_first_paragraph_goes() -> None:
-    result = dedupe.dedupe_paragraphs(Cleaned(paragraphs=(PHONE_SUMMARY, *PHONE)), DEFAULTS)
+    result = dedupe_text(Cleaned(paragraphs=(PHONE_SUMMARY, *PHONE)), DEFAULTS)
     assert result.paragraphs == PHONE
     assert [(r.reason, r.position) for r in result.removed] == [("contained", 0)]
 
@@ -174,7 +172,7 @@ def test_summary_sentence_inside_the_first_paragraph_goes() -> None:
 def test_crosshead_repeating_a_later_line_goes() -> None:
     crosshead = "الهاتف سيطرح في أسواق الخليج مطلع العام المقبل بسعر يقل عن مئتي دولار"
     paragraphs = (PHONE[0], crosshead, *PHONE[1:])
-    result = dedupe.dedupe_paragraphs(Cleaned(paragraphs=paragraphs), DEFAULTS)
+    result = dedupe_text(Cleaned(paragraphs=paragraphs), DEFAULTS)
     assert result.paragraphs == PHONE
     assert [(r.reason, r.position, r.duplicate_of) for r in result.removed] == [("contained", 1, 0)]
 
@@ -186,12 +184,14 @@ def test_paragraphs_sharing_vocabulary_are_not_contained() -> None:
         "وسجل أصحاب الأرض هدفا من ضربة جزاء في الدقيقة العشرين، بينما أضاع المهاجم الشاب فرصة"
         " التعادل في الوقت بدل الضائع.",
     )
-    result = dedupe.dedupe_paragraphs(Cleaned(paragraphs=paragraphs), DEFAULTS)
+    result = dedupe_text(Cleaned(paragraphs=paragraphs), DEFAULTS)
     assert result.removed == ()
 
 
 def test_explain_pair_names_containment() -> None:
-    _, _, verdict = dedupe.explain_pair(MATCH_EXCERPT, MATCH[0], DEFAULTS)
+    _, _, verdict = dedupe.explain_pair(
+        fingerprint.analyse([MATCH_EXCERPT]), fingerprint.analyse([MATCH[0]]), DEFAULTS
+    )
     assert verdict.startswith("contained: containment 0.96")  # the last word was cut
 
 
@@ -204,9 +204,11 @@ def test_two_stories_sharing_a_long_quotation_stay_two_articles() -> None:
 
 
 def test_a_quotation_shared_by_two_stories_is_not_boilerplate() -> None:
-    learnt = recurring_keys([ELECTION, PROTEST], DEFAULTS.boilerplate_min_articles)
+    history = [[boilerplate_key(p) for p in story] for story in (ELECTION, PROTEST)]
+    learnt = recurring_keys(history, DEFAULTS.boilerplate_min_articles)
     third = ("خبر ثالث عن موضوع آخر تماما في اليوم نفسه.", ELECTION[1])
-    assert remove_boilerplate(Cleaned(paragraphs=third), learnt).removed == ()
+    cleaned = Cleaned(paragraphs=third)
+    assert remove_boilerplate(cleaned, fingerprint.analyse(third), learnt)[0].removed == ()
 
 
 # ---------------------------------------------------------------- syndication
@@ -228,7 +230,7 @@ def test_agency_copy_is_not_mistaken_for_another_health_story() -> None:
 def test_clean_then_dedupe_of_a_scraper_item() -> None:
     """The whole scraper pattern: ad markers, a truncated excerpt, the body, a trailer."""
     html = "".join(f"<p>{p}</p>" for p in ("[ad_1]", MATCH_EXCERPT, *MATCH, "[ad_2]", "المصدر"))
-    result = dedupe.dedupe_paragraphs(clean_any(html), DEFAULTS)
+    result = dedupe_text(clean_any(html), DEFAULTS)
     assert result.paragraphs == MATCH
     assert sorted(r.reason for r in result.removed) == [
         "ad_marker",
@@ -258,7 +260,7 @@ def test_corpus_truncated_summaries_are_caught() -> None:
             if not " ".join(body).startswith(summary) or len(summary) >= len(body[0]):
                 continue
             checked += 1
-            result = dedupe.dedupe_paragraphs(Cleaned(paragraphs=(summary, *body)), DEFAULTS)
+            result = dedupe_text(Cleaned(paragraphs=(summary, *body)), DEFAULTS)
             caught += result.paragraphs == body
     assert checked >= 50
     assert caught / checked >= 0.9

@@ -102,19 +102,6 @@ def test_distance() -> None:
     assert fingerprint.distance(0b1011, 0b0110) == 3
 
 
-def test_bands_split_low_to_high() -> None:
-    fp = 0x1234_5678_9ABC_DEF0
-    assert fingerprint.bands(fp) == (0xDEF0, 0x9ABC, 0x5678, 0x1234)
-
-
-@given(st.integers(0, (1 << 64) - 1), st.sets(st.integers(0, 63), max_size=3))
-def test_bands_pigeonhole_up_to_three_bits(fp: int, flipped: set[int]) -> None:
-    other = fp
-    for bit in flipped:
-        other ^= 1 << bit
-    assert any(x == y for x, y in zip(fingerprint.bands(fp), fingerprint.bands(other), strict=True))
-
-
 @given(st.integers(0, (1 << 64) - 1))
 def test_hex_and_signed_round_trips(fp: int) -> None:
     text = fingerprint.to_hex(fp)

@@ -1,13 +1,15 @@
-"""The store interface every backend implements (``sqlite.py``, ``postgres.py``).
+"""The store contract every backend implements (``sqlite.py``, ``postgres.py``).
 
 A backend offers read methods on the ``Store`` and a unit of work, ``Store.transaction()``,
-whose ``Tx`` holds everything one feed's ingestion writes: the article rows, the link rows of
-duplicates, and the feed's HTTP state, committed together or not at all (so a crash can never
-store an ETag without the items it covered).
+whose ``Tx`` holds everything one feed's ingestion writes: the article rows (canonical
+articles and link records), their search documents, and the feed's HTTP state, committed
+together or not at all (so a crash can never store an ETag without the items it covered).
 
-The decisions (is this new, a duplicate, a near-duplicate?) are not made here: the pipeline
-asks the ``Tx`` for facts (an existing GUID, an exact match, near-duplicate candidates) and
-hands them to the pure functions of ``dedupe.py``.
+The decisions (is this new, a copy, which story?) are not made here: the pipeline asks the
+``Tx`` for facts (stored GUIDs, exact matches, stored articles near in fingerprint) and hands
+them to the pure ``decide.Decider``. The SQL and the row codecs of both backends live in
+``core.py``; a backend keeps its connection, its locking, its error translation and its
+migrations.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from datetime import datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from ingest.models import Article, Candidate, HttpCache, Removed, Verdict
+from ingest.models import Article, HttpCache, Removed, Status, Stored, Verdict
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this code expects; see the backend's migration list."""
 
 
@@ -31,15 +33,6 @@ def feed_host(url: str) -> str:
         return (urlsplit(url).hostname or "").lower() or "local"
     except ValueError:
         return "local"
-
-
-def to_signed64(value: int) -> int:
-    """Map an unsigned 64-bit fingerprint onto SQL's signed BIGINT range."""
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def from_signed64(value: int) -> int:
-    return value + (1 << 64) if value < 0 else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +64,20 @@ class FeedRow:
     redirect_url: str | None = None
     """Where the latest fetches were permanently redirected, and how many in a row."""
     redirect_count: int = 0
+    body_hash: str | None = None
+    """Hash of the last body stored whole: the same bytes again need no parsing."""
+    body_items: int | None = None
+    """How many items that body held."""
 
 
 @dataclass(frozen=True, slots=True)
 class StoredArticle:
-    """An article row as stored: a canonical body, or a link record (``duplicate_of`` set)."""
+    """An article row as stored: a canonical article, or a link record (``duplicate_of``).
+
+    Both keep their own text; the canonical article stands for the story. ``match_id`` is the
+    article the decision matched (the canonical one or another copy), with ``dup_rule``,
+    ``dup_distance`` and ``dup_overlap``.
+    """
 
     id: int
     feed_url: str
@@ -94,24 +96,51 @@ class StoredArticle:
     dup_rule: str | None
     dup_distance: int | None
     dup_overlap: float | None
+    match_id: int | None = None
+    published_raw: str | None = None
+    dedup_ts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class ArticleRecord:
     """Everything stored about one article row, for copying a store into another backend.
 
-    ``article`` is what readers see; the rest are the lookup columns readers never need.
-    ``bands`` are the ``(band index, value)`` rows of the near-duplicate lookup (none for a
-    link record).
+    ``article`` is what readers see; the rest are the columns the decisions and the search
+    index read.
     """
 
     article: StoredArticle
     feed_id: int
     canonical_url: str | None
-    ts: int
     text_hash: str
     content_hash: str
-    bands: tuple[tuple[int, int], ...]
+    features: str
+    para_keys: str
+    search_text: str
+    alias_guid: str | None
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class KnownEntry:
+    """A stored item of a feed, as the next fetch of the feed needs it."""
+
+    id: int
+    guid: str
+    content_hash: str
+    para_keys: tuple[str, ...]
+    alias_guid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuidRow:
+    """A stored item found by its feed and GUID (or alias GUID)."""
+
+    id: int
+    guid: str
+    content_hash: str
+    alias_guid: str | None
+    facts: Stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +148,7 @@ class FeedUpdate:
     """What one fetch changes on the feed's record."""
 
     fetched_at: datetime
-    status: str
-    """``ok``, ``not_modified`` or ``error``."""
+    status: Status
     http_status: int | None = None
     cache: HttpCache | None = None
     """New validators; ``None`` keeps the stored ones."""
@@ -138,6 +166,10 @@ class FeedUpdate:
     next_check: datetime | None = None
     """When the feed is due again; writing it also releases the fetching daemon's lease."""
     publish_interval: float | None = None
+    body_hash: str | None = None
+    """The hash of the body just stored whole, and how many items it held; ``None`` keeps
+    the stored ones."""
+    body_items: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +183,17 @@ class Claim:
     lease_owner: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    """An article to insert, with the id and change sequence number allotted to it."""
+
+    id: int
+    seq: int
+    feed_id: int
+    article: Article
+    verdict: Verdict
+
+
 class Tx(Protocol):
     """One unit of work. Leaving the ``with`` block commits; an exception rolls back."""
 
@@ -159,60 +202,79 @@ class Tx(Protocol):
         use."""
         ...
 
-    def lock_keys(self, keys: Sequence[int]) -> None:
-        """Serialise deduplication decisions with other writers of the same store.
-
-        ``keys`` (signed 64-bit integers, sorted: one acquisition per transaction, in a fixed
-        order, cannot deadlock) name the fingerprint bands, canonical URLs and text hashes the
-        transaction is about to look up; another transaction that would look up any of them
-        waits until this one commits. SQLite's single writer makes this a no-op there.
-        """
+    def lock_dedup(self) -> None:
+        """Serialise deduplication decisions with other writers of the same store: until this
+        transaction ends, no other one that called it decides (PostgreSQL: an advisory lock;
+        SQLite's single writer already does it)."""
         ...
 
-    def find_guid(self, feed_id: int, guid: str) -> tuple[int, str] | None:
-        """``(article id, content_hash)`` of this feed's item with that GUID, if stored."""
+    def changes_since(self, seq: int, fp_version: int) -> list[tuple[int, int, int, int]]:
+        """``(id, fingerprint, dedup time, seq)`` of every article written (inserted, edited,
+        re-fingerprinted) after change ``seq``, by seq; the fingerprint is 0 for articles of
+        another fingerprint version."""
         ...
 
-    def find_exact(self, canonical_url: str | None, text_hash: str) -> tuple[int, str] | None:
-        """``(canonical id, rule)`` of a stored canonical article with the same URL or text."""
+    def fingerprints_between(self, lo: int, hi: int, fp_version: int) -> list[tuple[int, int, int]]:
+        """``(id, fingerprint, dedup time)`` of the articles with ``lo <= dedup time < hi``."""
         ...
 
-    def near_candidates(
-        self, bands: Sequence[int], fp_version: int, ts: int, window_s: int
-    ) -> list[Candidate]:
-        """Canonical articles sharing a band, fingerprinted with ``fp_version``, whose time is
-        within ``window_s`` seconds of ``ts`` (epoch seconds). The caller measures distances."""
+    def by_guid(self, feed_id: int, guids: Sequence[str]) -> dict[str, GuidRow]:
+        """The feed's stored items whose GUID, or alias GUID, is one of ``guids``, by the GUID
+        asked for."""
         ...
 
-    def fingerprints_since(
-        self, after_id: int, fp_version: int, min_ts: int
-    ) -> list[tuple[int, int, int]]:
-        """``(id, simhash, ts)`` of the canonical articles with an id above ``after_id``,
-        fingerprinted with ``fp_version`` and timed at or after ``min_ts``, by id: what a
-        ``fingerprint.WindowIndex`` needs to catch up with the store."""
+    def same_text_or_url(
+        self, feed_id: int | None, urls: Sequence[str], text_hashes: Sequence[str]
+    ) -> list[Stored]:
+        """The stored articles (of the feed ``feed_id``, or of any feed when it is ``None``)
+        with one of these canonical URLs or text hashes."""
         ...
 
-    def candidates(self, ids: Sequence[int]) -> list[Candidate]:
-        """The stored articles with these ids (the window index's hits), by id."""
+    def stored(self, ids: Sequence[int]) -> list[Stored]:
+        """The facts of the stored articles with these ids (missing ones are left out)."""
         ...
 
-    def insert_article(
-        self, feed_id: int, article: Article, bands: Sequence[int], verdict: Verdict
-    ) -> int:
-        """Store a canonical article (``verdict.kind == "new"``) or a link record."""
+    def members(self, root: int) -> list[Stored]:
+        """The canonical article ``root`` and every link record of its story."""
         ...
 
-    def update_article(self, article_id: int, article: Article, bands: Sequence[int]) -> None:
-        """Replace an item the feed has edited (same GUID, new content)."""
+    def allot(self, count: int) -> tuple[list[int], list[int]]:
+        """``count`` new article ids and ``count`` change sequence numbers, in order."""
+        ...
+
+    def next_seqs(self, count: int) -> list[int]:
+        """``count`` change sequence numbers: every write that changes an article's
+        fingerprint, dedup time or story takes one, so the other writers' indexes see it."""
+        ...
+
+    def insert_articles(self, rows: Sequence[NewRow]) -> None:
+        """Store new articles: canonical (``verdict.kind == "new"``) or link records."""
+        ...
+
+    def update_article(self, article_id: int, article: Article, seq: int) -> None:
+        """Replace an item the feed has edited (same GUID, new content): text, dates,
+        fingerprint, features; its place in a story is set apart (``set_story``)."""
+        ...
+
+    def set_story(self, article_id: int, verdict: Verdict, seq: int | None = None) -> None:
+        """Make the article canonical (``Kind.NEW``) or a copy of ``verdict.duplicate_of``
+        with the verdict's match; ``seq`` (when given) marks it changed."""
+        ...
+
+    def move_story(self, old_root: int, new_root: int) -> None:
+        """Point every link record of ``old_root``'s story at ``new_root``."""
+        ...
+
+    def set_alias(self, article_id: int, guid: str) -> None:
+        """Remember ``guid`` as the latest other GUID the feed gave this item."""
         ...
 
     def update_feed(self, feed_id: int, update: FeedUpdate) -> None: ...
 
-    def update_fingerprint(
-        self, article_id: int, simhash: int, fp_version: int, text_hash: str, bands: Sequence[int]
-    ) -> None:
-        """Re-fingerprint a stored canonical article (``ingest rebuild-fingerprints``): its
-        simhash, fingerprint version and text hash, and its rows of the band lookup."""
+    def update_fingerprint(self, article_id: int, article: Article, seq: int) -> None:
+        """Re-fingerprint a stored article (``ingest rebuild-fingerprints``, ``migrate``):
+        fingerprint, version, text hash, features, boilerplate keys, search document and the
+        dedup time."""
         ...
 
     def load_feeds(self, rows: Sequence[FeedRow]) -> None:
@@ -220,8 +282,7 @@ class Tx(Protocol):
         ...
 
     def load_articles(self, records: Sequence[ArticleRecord]) -> None:
-        """Insert article rows and their bands exactly as given, ids included; a record's
-        ``duplicate_of`` must already be stored (``copy_store``)."""
+        """Insert article rows exactly as given, ids included (``copy_store``)."""
         ...
 
 
@@ -253,20 +314,40 @@ class Store(Protocol):
         since: datetime | None = None,
         feed_url: str | None = None,
         duplicates: bool = False,
-    ) -> Iterator[StoredArticle]: ...
+    ) -> Iterator[StoredArticle]:
+        """Stored articles in id order, read from the database as they are consumed."""
+        ...
 
     def article(self, article_id: int) -> StoredArticle | None: ...
 
     def links_to(self, article_id: int) -> list[StoredArticle]: ...
 
-    def recent_paragraphs(self, feed_url: str, limit: int) -> list[tuple[str, ...]]:
-        """The feed's last ``limit`` canonical articles, newest first, each as its kept
-        paragraphs followed by the texts removed from it as ``boilerplate``: the history that
-        ``boilerplate.recurring_keys`` learns the feed's boilerplate from."""
+    def known_entries(self, feed_url: str, limit: int) -> list[KnownEntry]:
+        """The feed's last ``limit`` items, newest first: their GUIDs and content hashes (the
+        next fetch skips unchanged ones) and boilerplate keys (``boilerplate.recurring_keys``
+        learns the feed's boilerplate from them)."""
+        ...
+
+    def fingerprints_between(
+        self, lo: int, hi: int, fp_version: int, *, batch: int = 50_000
+    ) -> Iterator[list[tuple[int, int, int]]]:
+        """``Tx.fingerprints_between`` outside a transaction, in batches (warming the index)."""
+        ...
+
+    def max_seq(self) -> int:
+        """The latest change sequence number written."""
+        ...
+
+    def articles_to_upgrade(
+        self, fp_version: int | None, after_id: int, limit: int
+    ) -> list[StoredArticle]:
+        """Articles with an id above ``after_id`` whose stored features are not of
+        ``fp_version``, or were never computed (stores made by older versions), by id; every
+        article when ``fp_version`` is ``None``; only those never computed when it is 0."""
         ...
 
     def dump_articles(self) -> Iterator[ArticleRecord]:
-        """Every article row (canonical and link records) in id order, with its bands."""
+        """Every article row (canonical and link records) in id order."""
         ...
 
     def ping(self) -> None:

@@ -6,8 +6,8 @@
       -> both schemas current; dst empty
       -> dst.transaction():                       all or nothing
            load_feeds(src.feeds())                HTTP validators, failures, schedule, leases
-           load_articles(batch) for each batch    canonical rows, link records, bands
-             of src.dump_articles()
+           load_articles(batch) for each batch    canonical rows, link records, features,
+             of src.dump_articles()                search documents, change numbers
 
 Ids are kept: a link record's ``duplicate_of`` and every id a user has seen (``ingest
 export``, ``/status``) mean the same row afterwards, so the export of both stores is equal
@@ -38,9 +38,7 @@ class CopyReport:
     articles: int
     """Canonical articles."""
     links: int
-    """Link records (duplicates pointing at a canonical article)."""
-    bands: int
-    """Near-duplicate lookup rows."""
+    """Link records (copies pointing at a story's canonical article)."""
 
 
 def copy_store(src: Store, dst: Store, *, batch: int = BATCH) -> CopyReport:
@@ -56,7 +54,7 @@ def copy_store(src: Store, dst: Store, *, batch: int = BATCH) -> CopyReport:
         )
     feeds = src.feeds()
     feed_ids = {feed.id for feed in feeds}
-    articles = links = bands = 0
+    articles = links = 0
     with dst.transaction() as tx:
         tx.load_feeds(feeds)
         for chunk in _batches(src.dump_articles(), batch):
@@ -65,8 +63,7 @@ def copy_store(src: Store, dst: Store, *, batch: int = BATCH) -> CopyReport:
             tx.load_articles(chunk)
             links += sum(1 for r in chunk if r.article.duplicate_of is not None)
             articles += sum(1 for r in chunk if r.article.duplicate_of is None)
-            bands += sum(len(r.bands) for r in chunk)
-    return CopyReport(feeds=len(feeds), articles=articles, links=links, bands=bands)
+    return CopyReport(feeds=len(feeds), articles=articles, links=links)
 
 
 def _batches(records: Iterable[ArticleRecord], size: int) -> Iterator[list[ArticleRecord]]:

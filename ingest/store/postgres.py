@@ -3,10 +3,12 @@
 Several daemons on several machines may write the same database, so what SQLite gets from its
 single writer is done here with locks:
 
-- ``Tx.lock_keys`` takes one transaction-level advisory lock per deduplication key, so two
-  transactions about to judge the same fingerprint band, URL or text hash run one after the
-  other, and the second sees the first's article (read committed: each statement sees what was
-  committed before it started).
+- ``Tx.lock_dedup`` takes one transaction-level advisory lock, so two transactions that decide
+  which story an article belongs to run one after the other, and the second sees the first's
+  articles (read committed: each statement sees what was committed before it started). The
+  lock is held for one feed's transaction (a few milliseconds); per-key locks would let two
+  transactions decide one story from both ends at once, and a story may be joined through any
+  of its copies.
 - ``claim`` locks the feed's host (an advisory lock) and then the feed's row (``FOR UPDATE``),
   so two daemons never hold the same lease and ``per_host`` holds across daemons.
 - ``migrate`` runs under an advisory lock, so two processes starting at once apply each
@@ -19,7 +21,13 @@ whole seconds and read back as UTC, except the two that schedule work between da
 would end early by as much); fingerprints are signed ``BIGINT`` (``to_signed64``);
 paragraphs and removals are the same JSON text. Long text keys (feed URLs, GUIDs, canonical
 URLs, up to 4096 characters) are indexed through ``md5()``: a B-tree entry larger than about
-2.7 kB is refused by PostgreSQL, and SQLite has no such limit.
+2.7 kB is refused by PostgreSQL, and SQLite has no such limit. Long reads (``export``,
+warming the fingerprint index) use a server-side cursor on a connection of their own, so
+memory stays flat.
+
+The SQL is ``core.py``'s, shared with SQLite; this module keeps the connection, the locks, the
+migrations and the translation of psycopg's errors. Writes are batched (``executemany`` runs
+in pipeline mode), so a feed's articles cost a few round trips, not several per article.
 
 One connection per store object, used by one thread at a time (a lock guards it), in
 autocommit outside ``transaction()`` so that no idle transaction holds a snapshot. A connection
@@ -33,13 +41,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
@@ -47,18 +53,9 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from ingest.errors import SchemaError, StoreError
-from ingest.models import Article, Candidate, HttpCache, Removed, Verdict
-from ingest.store.base import (
-    SCHEMA_VERSION,
-    ArticleRecord,
-    Claim,
-    FeedRow,
-    FeedUpdate,
-    StoredArticle,
-    feed_host,
-    from_signed64,
-    to_signed64,
-)
+from ingest.store.base import SCHEMA_VERSION
+from ingest.store.core import Connection as _Conn
+from ingest.store.core import CoreStore, CoreTx, Dialect, md5_hex
 
 # Append-only: never edit a released migration, add a new one. Each runs in one transaction.
 # The logical schema is sqlite.py's, version for version.
@@ -136,21 +133,43 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE feeds ADD COLUMN redirect_count INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX feeds_origin_url ON feeds (md5(origin_url)) WHERE origin_url IS NOT NULL;
     """,
-)
-
-# A feed by URL: the one that has it now, else the one that moved away from it. Parameters:
-# the URL five times.
-_FEED_BY_URL = (
-    "SELECT {columns} FROM feeds WHERE (md5(url) = md5(%s) AND url = %s) "
-    "OR (md5(origin_url) = md5(%s) AND origin_url = %s) ORDER BY url = %s DESC LIMIT 1"
+    # 4: sqlite.py's migration 4; the search index is a generated tsvector of the stems.
+    """
+    ALTER TABLE articles ADD COLUMN published_raw TEXT;
+    ALTER TABLE articles ADD COLUMN features TEXT NOT NULL DEFAULT '';
+    ALTER TABLE articles ADD COLUMN para_keys TEXT NOT NULL DEFAULT '';
+    ALTER TABLE articles ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE articles ADD COLUMN search tsvector
+        GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED;
+    ALTER TABLE articles ADD COLUMN alias_guid TEXT;
+    ALTER TABLE articles ADD COLUMN match_id BIGINT;
+    ALTER TABLE articles ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+    UPDATE articles SET match_id = duplicate_of WHERE duplicate_of IS NOT NULL;
+    DROP TABLE article_bands;
+    DROP INDEX articles_canonical_url;
+    DROP INDEX articles_text_hash;
+    CREATE INDEX articles_canonical_url ON articles (md5(canonical_url));
+    CREATE INDEX articles_text_hash ON articles (text_hash);
+    CREATE INDEX articles_seq ON articles (seq);
+    CREATE INDEX articles_ts ON articles (ts);
+    CREATE INDEX articles_feed_alias ON articles (feed_id, md5(alias_guid))
+        WHERE alias_guid IS NOT NULL;
+    CREATE INDEX articles_search ON articles USING GIN (search);
+    ALTER TABLE feeds ADD COLUMN body_hash TEXT;
+    ALTER TABLE feeds ADD COLUMN body_items INTEGER;
+    CREATE TABLE ingest_counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+    INSERT INTO ingest_counters (name, value) VALUES ('seq', 0);
+    """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
-# Advisory locks taken with two 32-bit keys live apart from the 64-bit keys of ``lock_keys``
-# (PostgreSQL keeps the two key spaces separate), so they can never collide with them.
+
+# Advisory locks taken with two 32-bit keys live apart from the one 64-bit key of the dedup
+# lock (PostgreSQL keeps the two key spaces separate), so they can never collide with it.
 _LOCK_CLASS = 0x696E6765  # "inge"
 _MIGRATE_LOCK = (_LOCK_CLASS, 0)
 _HOST_LOCK_CLASS = _LOCK_CLASS + 1
+DEDUP_LOCK = 0x696E67657374  # "ingest": the advisory lock that serialises dedup decisions
 
 LOCK_TIMEOUT = "30s"
 """How long a statement waits for a lock held by another daemon before ``db_locked``
@@ -160,8 +179,8 @@ Transactions hold locks only while they write one feed's items: milliseconds."""
 CONNECT_TIMEOUT_S = 10
 """Seconds to wait for the server, unless the URL says ``connect_timeout``."""
 
-_DUMP_PAGE = 500
-"""Article rows read per query by ``dump_articles``."""
+_STREAM_BATCH = 500
+"""Rows fetched at a time by a server-side cursor."""
 
 _NO_FLUSH = "SET LOCAL synchronous_commit = off"
 """For the transactions that only take or give back a lease. A lease is scheduling state, not
@@ -197,18 +216,6 @@ def redact(url: str) -> str:
     return parts._replace(netloc=netloc, query=query).geturl()
 
 
-def _second(value: datetime | None) -> datetime | None:
-    """What SQLite's ISO text keeps of a time: UTC, whole seconds."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(microsecond=0)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # psycopg answers in the session's time zone; readers get datetime.UTC like SQLite's.
-    return None if value is None else value.astimezone(UTC)
-
-
 def _translate(exc: psycopg.Error, url: str) -> StoreError:
     state = exc.sqlstate or ""
     if state == "53100":
@@ -226,34 +233,6 @@ def _translate(exc: psycopg.Error, url: str) -> StoreError:
     return StoreError(f"{url}: {exc}", code="db_error")
 
 
-def _removed_json(removed: Sequence[Removed]) -> str:
-    # The same JSON as sqlite.py writes: unset optional fields left out.
-    return json.dumps(
-        [{k: v for k, v in asdict(r).items() if v is not None} for r in removed],
-        ensure_ascii=False,
-    )
-
-
-def _history(paragraphs: str, removed: str) -> tuple[str, ...]:
-    """Kept paragraphs plus the texts removed as boilerplate (``Store.recent_paragraphs``)."""
-    texts = json.loads(paragraphs)
-    if '"boilerplate"' in removed:  # most articles have none: skip parsing their removals
-        texts += [r["text"] for r in json.loads(removed) if r.get("reason") == "boilerplate"]
-    return tuple(texts)
-
-
-def _removed_from(text: str) -> tuple[Removed, ...]:
-    return tuple(Removed(**d) for d in json.loads(text))
-
-
-def _paragraphs_json(paragraphs: Sequence[str]) -> str:
-    return json.dumps(list(paragraphs), ensure_ascii=False)
-
-
-def _ts(article: Article) -> int:
-    return int((article.published or article.fetched).timestamp())
-
-
 def _lock_id32(text: str) -> int:
     """A stable signed 32-bit key for an advisory lock named by ``text``."""
     return int.from_bytes(
@@ -264,345 +243,66 @@ def _lock_id32(text: str) -> int:
 Connection: TypeAlias = psycopg.Connection[tuple[Any, ...]]
 
 
-def _candidate(r: Sequence[Any]) -> Candidate:
-    """A ``Candidate`` from a row of (id, simhash, feed url, title, paragraphs, published)."""
-    return Candidate(
-        id=int(r[0]),
-        simhash=from_signed64(r[1]),
-        feed_url=r[2],
-        title=r[3],
-        paragraphs=tuple(json.loads(r[4])),
-        published=_utc(r[5]),
-    )
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    placeholder = "%s"
+    hashed_keys = True
+    for_update = " FOR UPDATE"
 
+    def time(self, value: datetime | None) -> datetime | None:
+        """What SQLite's ISO text keeps of a time: UTC, whole seconds."""
+        return None if value is None else value.astimezone(UTC).replace(microsecond=0)
 
-class PostgresTx:
-    """The unit of work of one feed on one PostgreSQL connection (see ``store.base.Tx``)."""
+    def time_us(self, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
 
-    def __init__(self, conn: Connection) -> None:
-        self._c = conn
+    def read_time(self, value: Any) -> datetime | None:
+        # psycopg answers in the session's time zone; readers get datetime.UTC like SQLite's.
+        return None if value is None else value.astimezone(UTC)
 
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        return self._c.execute(sql, params).fetchone()
+    def executemany(self, conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with conn.cursor() as cursor:  # psycopg pipelines the rows: one round trip, not n
+            cursor.executemany(sql, rows)
 
-    def feed_id(self, url: str, name: str | None) -> int:
-        row = self._one(_FEED_BY_URL.format(columns="id, name"), (url,) * 5)
-        if row is None:
-            # Look before inserting: ON CONFLICT alone would spend an id on every call, and ids
-            # should follow SQLite's (1, 2, 3 ...). A concurrent insert lands in the conflict.
-            row = self._one(
-                "INSERT INTO feeds (url, name, host) VALUES (%s, %s, %s) "
-                "ON CONFLICT ((md5(url))) DO NOTHING RETURNING id, name",
-                (url, name, feed_host(url)),
-            ) or self._one(
-                "SELECT id, name FROM feeds WHERE md5(url) = md5(%s) AND url = %s", (url, url)
-            )
-            if row is None:  # another URL with the same md5: never seen, but say so
-                raise StoreError(f"feed {url}: its md5 collides with another feed's URL")
-        if name and row[1] != name:
-            self._c.execute("UPDATE feeds SET name = %s WHERE id = %s", (name, row[0]))
-        return int(row[0])
-
-    def lock_keys(self, keys: Sequence[int]) -> None:
-        """One ``pg_advisory_xact_lock`` per key, in the given order, in one round trip
-        (a function scan over ``unnest`` yields the array's elements in order)."""
-        if keys:
-            self._c.execute(
-                "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", (list(keys),)
-            )
-
-    def find_guid(self, feed_id: int, guid: str) -> tuple[int, str] | None:
-        row = self._one(
-            "SELECT id, content_hash FROM articles "
-            "WHERE feed_id = %s AND md5(guid) = md5(%s) AND guid = %s",
-            (feed_id, guid, guid),
-        )
-        return (int(row[0]), str(row[1])) if row else None
-
-    def find_exact(self, canonical_url: str | None, text_hash: str) -> tuple[int, str] | None:
-        if canonical_url:
-            row = self._one(
-                "SELECT id FROM articles WHERE md5(canonical_url) = md5(%s) "
-                "AND canonical_url = %s AND duplicate_of IS NULL ORDER BY id LIMIT 1",
-                (canonical_url, canonical_url),
-            )
-            if row:
-                return int(row[0]), "url"
-        row = self._one(
-            "SELECT id FROM articles WHERE text_hash = %s AND duplicate_of IS NULL "
-            "ORDER BY id LIMIT 1",
-            (text_hash,),
-        )
-        return (int(row[0]), "text") if row else None
-
-    def near_candidates(
-        self, bands: Sequence[int], fp_version: int, ts: int, window_s: int
-    ) -> list[Candidate]:
-        if not bands:
-            return []
-        rows = self._c.execute(
-            """SELECT a.id, a.simhash, f.url, a.title, a.paragraphs, a.published
-               FROM articles a JOIN feeds f ON f.id = a.feed_id
-               WHERE a.id IN (
-                   SELECT b.article_id
-                   FROM unnest(%s::integer[], %s::bigint[]) AS q(band, value)
-                   JOIN article_bands b ON b.band = q.band AND b.value = q.value)
-                 AND a.fp_version = %s AND a.ts BETWEEN %s AND %s
-               ORDER BY a.id""",
-            (list(range(len(bands))), list(bands), fp_version, ts - window_s, ts + window_s),
+    def allot_ids(self, conn: _Conn, count: int) -> list[int]:
+        rows = conn.execute(
+            "SELECT nextval(pg_get_serial_sequence('articles', 'id')) FROM generate_series(1, %s)",
+            (count,),
         ).fetchall()
-        return [_candidate(r) for r in rows]
+        return sorted(int(r[0]) for r in rows)
 
-    def fingerprints_since(
-        self, after_id: int, fp_version: int, min_ts: int
-    ) -> list[tuple[int, int, int]]:
-        rows = self._c.execute(
-            "SELECT id, simhash, ts FROM articles WHERE id > %s AND duplicate_of IS NULL "
-            "AND fp_version = %s AND ts >= %s ORDER BY id",
-            (after_id, fp_version, min_ts),
-        ).fetchall()
-        return [(int(r[0]), from_signed64(r[1]), int(r[2])) for r in rows]
+    def lock_dedup(self, conn: _Conn) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (DEDUP_LOCK,))
 
-    def candidates(self, ids: Sequence[int]) -> list[Candidate]:
-        if not ids:
-            return []
-        rows = self._c.execute(
-            """SELECT a.id, a.simhash, f.url, a.title, a.paragraphs, a.published
-               FROM articles a JOIN feeds f ON f.id = a.feed_id
-               WHERE a.id = ANY(%s::bigint[]) ORDER BY a.id""",
-            (list(ids),),
-        ).fetchall()
-        return [_candidate(r) for r in rows]
+    def lock_host(self, conn: _Conn, host: str) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_HOST_LOCK_CLASS, _lock_id32(host)))
 
-    def insert_article(
-        self, feed_id: int, article: Article, bands: Sequence[int], verdict: Verdict
-    ) -> int:
-        canonical = verdict.kind == "new"
-        own = list(bands) if canonical else []  # a link record is never a candidate
-        # One round trip for the row and its bands (they cost one each otherwise).
-        row = self._one(
-            """WITH ins AS (
-                   INSERT INTO articles (feed_id, guid, url, canonical_url, title, author,
-                       published, fetched, ts, paragraphs, removed, simhash, fp_version,
-                       text_hash, content_hash, duplicate_of, dup_rule, dup_distance,
-                       dup_overlap)
-                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
-                   RETURNING id),
-               bands AS (
-                   INSERT INTO article_bands (band, value, article_id)
-                   SELECT q.band, q.value, ins.id
-                   FROM ins, unnest(%s::integer[], %s::bigint[]) AS q(band, value)
-                   ON CONFLICT DO NOTHING)
-               SELECT id FROM ins""",
-            (
-                feed_id,
-                article.guid,
-                article.url,
-                article.canonical_url,
-                article.title,
-                article.author,
-                _second(article.published),
-                _second(article.fetched),
-                _ts(article),
-                # A link record keeps no second body: only the canonical article does.
-                _paragraphs_json(article.paragraphs if canonical else ()),
-                _removed_json(article.removed if canonical else ()),
-                to_signed64(article.simhash),
-                article.fp_version,
-                article.text_hash,
-                article.content_hash,
-                verdict.duplicate_of,
-                verdict.rule,
-                verdict.distance,
-                verdict.overlap,
-                list(range(len(own))),
-                own,
-            ),
-        )
-        assert row is not None
-        return int(row[0])
+    def no_flush(self, conn: _Conn) -> None:
+        conn.execute(_NO_FLUSH)
 
-    def _insert_bands(self, rows: Sequence[tuple[int, int, int]]) -> None:
-        if rows:
-            self._c.execute(
-                "INSERT INTO article_bands (band, value, article_id) "
-                "SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::bigint[]) "
-                "ON CONFLICT DO NOTHING",
-                ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
-            )
-
-    def update_article(self, article_id: int, article: Article, bands: Sequence[int]) -> None:
-        row = self._one("SELECT duplicate_of FROM articles WHERE id = %s", (article_id,))
-        canonical = row is not None and row[0] is None
-        self._c.execute(
-            """UPDATE articles SET url = %s, canonical_url = %s, title = %s, author = %s,
-                   published = %s, ts = %s, paragraphs = %s, removed = %s, simhash = %s,
-                   fp_version = %s, text_hash = %s, content_hash = %s
-               WHERE id = %s""",
-            (
-                article.url,
-                article.canonical_url,
-                article.title,
-                article.author,
-                _second(article.published),
-                _ts(article),
-                _paragraphs_json(article.paragraphs if canonical else ()),
-                _removed_json(article.removed if canonical else ()),
-                to_signed64(article.simhash),
-                article.fp_version,
-                article.text_hash,
-                article.content_hash,
-                article_id,
-            ),
-        )
-        if canonical:
-            self._c.execute("DELETE FROM article_bands WHERE article_id = %s", (article_id,))
-            self._insert_bands([(i, value, article_id) for i, value in enumerate(bands)])
-
-    def update_fingerprint(
-        self, article_id: int, simhash: int, fp_version: int, text_hash: str, bands: Sequence[int]
-    ) -> None:
-        self._c.execute(
-            "UPDATE articles SET simhash = %s, fp_version = %s, text_hash = %s WHERE id = %s",
-            (to_signed64(simhash), fp_version, text_hash, article_id),
-        )
-        self._c.execute("DELETE FROM article_bands WHERE article_id = %s", (article_id,))
-        self._insert_bands([(i, value, article_id) for i, value in enumerate(bands)])
-
-    def update_feed(self, feed_id: int, update: FeedUpdate) -> None:
-        failed = update.status == "error"
-        sets = [
-            "last_fetch = %s",
-            "last_status = %s",
-            "http_status = %s",
-            "error_code = %s",
-            "error = %s",
-            "articles = articles + %s",
-            "duplicates = duplicates + %s",
-            "consecutive_failures = " + ("consecutive_failures + 1" if failed else "0"),
-        ]
-        params: list[Any] = [
-            _second(update.fetched_at),
-            update.status,
-            update.http_status,
-            update.error_code,
-            update.error,
-            update.new_articles,
-            update.new_duplicates,
-        ]
-        if not failed:
-            sets.append("last_success = %s")
-            params.append(_second(update.fetched_at))
-        if update.cache is not None:
-            sets += ["etag = %s", "last_modified = %s"]
-            params += [update.cache.etag, update.cache.last_modified]
-        if update.ttl_seconds is not None:
-            sets.append("ttl_seconds = %s")
-            params.append(update.ttl_seconds)
-        if update.url is not None:
-            sets += ["origin_url = COALESCE(origin_url, url)", "url = %s", "host = %s"]
-            sets += ["redirect_url = NULL", "redirect_count = 0"]
-            params += [update.url, feed_host(update.url)]
-        elif update.redirect_count is not None:
-            sets += ["redirect_url = %s", "redirect_count = %s"]
-            params += [update.redirect_url, update.redirect_count]
-        if update.next_check is not None:
-            sets += ["next_check = %s", "lease_owner = NULL", "lease_until = NULL"]
-            params.append(update.next_check)
-        if update.publish_interval is not None:
-            sets.append("publish_interval = %s")
-            params.append(update.publish_interval)
-        self._c.execute(f"UPDATE feeds SET {', '.join(sets)} WHERE id = %s", [*params, feed_id])
-
-    def load_feeds(self, rows: Sequence[FeedRow]) -> None:
-        if not rows:
-            return
-        with self._c.cursor() as cur:
-            cur.executemany(
-                """INSERT INTO feeds (id, url, name, etag, last_modified, last_fetch, last_success,
-                       last_status, http_status, error_code, error, consecutive_failures,
-                       articles, duplicates, ttl_seconds, next_check, host, publish_interval,
-                       lease_owner, lease_until, origin_url, redirect_url, redirect_count)
-                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,
-                           %s,%s,%s)""",
-                [
-                    (
-                        r.id,
-                        r.url,
-                        r.name,
-                        r.cache.etag,
-                        r.cache.last_modified,
-                        _second(r.last_fetch),
-                        _second(r.last_success),
-                        r.last_status,
-                        r.http_status,
-                        r.error_code,
-                        r.error,
-                        r.consecutive_failures,
-                        r.articles,
-                        r.duplicates,
-                        r.ttl_seconds,
-                        r.next_check,
-                        feed_host(r.url),
-                        r.publish_interval,
-                        r.lease_owner,
-                        r.lease_until,
-                        r.origin_url,
-                        r.redirect_url,
-                        r.redirect_count,
-                    )
-                    for r in rows
-                ],
-            )
-        self._bump_sequence("feeds")
-
-    def load_articles(self, records: Sequence[ArticleRecord]) -> None:
-        if not records:
-            return
-        with self._c.cursor() as cur:
-            cur.executemany(
-                """INSERT INTO articles (id, feed_id, guid, url, canonical_url, title, author,
-                       published, fetched, ts, paragraphs, removed, simhash, fp_version,
-                       text_hash, content_hash, duplicate_of, dup_rule, dup_distance, dup_overlap)
-                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)""",
-                [
-                    (
-                        r.article.id,
-                        r.feed_id,
-                        r.article.guid,
-                        r.article.url,
-                        r.canonical_url,
-                        r.article.title,
-                        r.article.author,
-                        _second(r.article.published),
-                        _second(r.article.fetched),
-                        r.ts,
-                        _paragraphs_json(r.article.paragraphs),
-                        _removed_json(r.article.removed),
-                        to_signed64(r.article.simhash),
-                        r.article.fp_version,
-                        r.text_hash,
-                        r.content_hash,
-                        r.article.duplicate_of,
-                        r.article.dup_rule,
-                        r.article.dup_distance,
-                        r.article.dup_overlap,
-                    )
-                    for r in records
-                ],
-            )
-        self._insert_bands([(b, v, r.article.id) for r in records for b, v in r.bands])
-        self._bump_sequence("articles")
-
-    def _bump_sequence(self, table: str) -> None:
-        # Rows were inserted with explicit ids: move the identity past them.
-        self._c.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"
+    def after_load(self, conn: _Conn, table: str) -> None:
+        conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"GREATEST((SELECT max(id) FROM {table}), 1))"
         )
 
+    def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(?)", [list(values)]
 
-class PostgresStore:
+    def key_in(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        return f"md5({column}) = ANY(?)", [[md5_hex(v) for v in values]]
+
+    def key_eq(self, column: str) -> tuple[str, int]:
+        return f"md5({column}) = md5(?) AND {column} = ?", 2
+
+
+DIALECT = PostgresDialect()
+
+
+class PostgresStore(CoreStore):
     """The PostgreSQL backend of ``store.base.Store``; ``url`` is shown with its password hidden."""
+
+    dialect = DIALECT
 
     def __init__(self, url: str) -> None:
         self._conninfo = url
@@ -626,8 +326,8 @@ class PostgresStore:
         try:
             # prepare_threshold=None: plan every statement with its values. psycopg's
             # default prepares a statement on its 5th run and the server may then keep a
-            # generic plan made while the tables were empty: near_candidates turned into a
-            # scan of every band, and a first import of 4000 articles took 20 s instead of 6.
+            # generic plan made while the tables were empty (a first import of 4000 articles
+            # took 20 s instead of 6 that way).
             conn = psycopg.connect(self._conninfo, autocommit=True, prepare_threshold=None, **extra)
         except psycopg.Error as exc:
             raise StoreError(f"{self.url}: cannot connect ({exc})", code="db_open") from exc
@@ -726,16 +426,18 @@ class PostgresStore:
                 f"run `ingest --db {self.url} migrate`"
             )
 
-    # -- writing --------------------------------------------------------------------------
+    # -- transactions ---------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[PostgresTx]:
+    def transaction(self) -> Iterator[CoreTx]:
         with self._lock:
             try:
                 with ExitStack() as stack:
-                    yield PostgresTx(self._begin(stack))
+                    yield CoreTx(self._begin(stack), DIALECT)
             except psycopg.Error as exc:
                 raise _translate(exc, self.url) from exc
+
+    _core_tx = transaction
 
     def _begin(self, stack: ExitStack) -> Connection:
         conn = self._connection()
@@ -756,62 +458,9 @@ class PostgresStore:
         if row[0] == "on" or row[1]:
             raise StoreError(f"{self.url}: the database is read-only", code="db_readonly")
 
-    def claim(
-        self,
-        url: str,
-        name: str | None,
-        owner: str,
-        now: datetime,
-        lease_seconds: float,
-        *,
-        per_host: int = 0,
-    ) -> Claim:
-        with self.transaction() as tx:
-            c = self._conn
-            c.execute(_NO_FLUSH)
-            # The host first, then the row: claims of one host take turns, so the count of
-            # live leases below cannot change under us (the same order everywhere: no deadlock).
-            c.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)",
-                (_HOST_LOCK_CLASS, _lock_id32(feed_host(url))),
-            )
-            feed_id = tx.feed_id(url, name)
-            row = c.execute(
-                "SELECT next_check, lease_owner, lease_until, host FROM feeds "
-                "WHERE id = %s FOR UPDATE",
-                (feed_id,),
-            ).fetchone()
-            assert row is not None
-            next_check, holder, until, host = _utc(row[0]), row[1], _utc(row[2]), row[3]
-            if holder and holder != owner and until is not None and until > now:
-                return Claim(False, "leased", next_check, holder)
-            if next_check is not None and next_check > now:
-                return Claim(False, "not_due", next_check, holder)
-            if per_host > 0:
-                busy = c.execute(
-                    "SELECT count(*) FROM feeds WHERE host = %s AND id <> %s AND lease_until > %s",
-                    (host, feed_id, now),
-                ).fetchone()
-                if busy is not None and busy[0] >= per_host:
-                    return Claim(False, "host_busy", next_check, holder)
-            c.execute(
-                "UPDATE feeds SET lease_owner = %s, lease_until = %s WHERE id = %s",
-                (owner, now + timedelta(seconds=lease_seconds), feed_id),
-            )
-            return Claim(True, "", next_check, owner)
-
-    def release(self, url: str, owner: str) -> None:
-        with self.transaction():
-            self._conn.execute(_NO_FLUSH)
-            self._conn.execute(
-                "UPDATE feeds SET lease_owner = NULL, lease_until = NULL WHERE id = "
-                f"({_FEED_BY_URL.format(columns='id')}) AND lease_owner = %s",
-                (*(url,) * 5, owner),
-            )
-
     # -- reading --------------------------------------------------------------------------
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Run a read; asked again once on a new connection if the old one had died."""
         with self._lock:
             for attempt in (1, 2):
@@ -823,163 +472,18 @@ class PostgresStore:
                     raise _translate(exc, self.url) from exc
             raise AssertionError("unreachable")
 
-    _FEED_COLUMNS = (
-        "id, url, name, etag, last_modified, last_fetch, last_success, last_status, http_status, "
-        "error_code, error, consecutive_failures, articles, duplicates, ttl_seconds, next_check, "
-        "publish_interval, lease_owner, lease_until, origin_url, redirect_url, redirect_count"
-    )
-
-    @staticmethod
-    def _feed_row(r: Sequence[Any]) -> FeedRow:
-        return FeedRow(
-            id=r[0],
-            url=r[1],
-            name=r[2],
-            cache=HttpCache(etag=r[3], last_modified=r[4]),
-            last_fetch=_utc(r[5]),
-            last_success=_utc(r[6]),
-            last_status=r[7],
-            http_status=r[8],
-            error_code=r[9],
-            error=r[10],
-            consecutive_failures=r[11],
-            articles=r[12],
-            duplicates=r[13],
-            ttl_seconds=r[14],
-            next_check=_utc(r[15]),
-            publish_interval=r[16],
-            lease_owner=r[17],
-            lease_until=_utc(r[18]),
-            origin_url=r[19],
-            redirect_url=r[20],
-            redirect_count=r[21],
-        )
-
-    def feeds(self) -> list[FeedRow]:
-        rows = self._query(f"SELECT {self._FEED_COLUMNS} FROM feeds ORDER BY id")
-        return [self._feed_row(r) for r in rows]
-
-    def feed(self, url: str) -> FeedRow | None:
-        rows = self._query(_FEED_BY_URL.format(columns=self._FEED_COLUMNS), (url,) * 5)
-        return self._feed_row(rows[0]) if rows else None
-
-    _ARTICLE_COLUMNS = (
-        "a.id, f.url, f.name, a.guid, a.url, a.title, a.author, a.published, a.fetched, "
-        "a.paragraphs, a.removed, a.simhash, a.fp_version, a.duplicate_of, a.dup_rule, "
-        "a.dup_distance, a.dup_overlap"
-    )
-
-    @staticmethod
-    def _article_row(r: Sequence[Any]) -> StoredArticle:
-        fetched = _utc(r[8])
-        assert fetched is not None
-        return StoredArticle(
-            id=r[0],
-            feed_url=r[1],
-            feed_name=r[2],
-            guid=r[3],
-            url=r[4],
-            title=r[5],
-            author=r[6],
-            published=_utc(r[7]),
-            fetched=fetched,
-            paragraphs=tuple(json.loads(r[9])),
-            removed=_removed_from(r[10]),
-            simhash=from_signed64(r[11]),
-            fp_version=r[12],
-            duplicate_of=r[13],
-            dup_rule=r[14],
-            dup_distance=r[15],
-            dup_overlap=r[16],
-        )
-
-    def articles(
-        self,
-        *,
-        since: datetime | None = None,
-        feed_url: str | None = None,
-        duplicates: bool = False,
-    ) -> Iterator[StoredArticle]:
-        """Articles in id order, read a page at a time (the lock is free between pages)."""
-        where: list[str] = ["a.id > %s"]
-        params: list[Any] = [0]
-        if not duplicates:
-            where.append("a.duplicate_of IS NULL")
-        if since is not None:
-            where.append("COALESCE(a.published, a.fetched) >= %s")
-            params.append(_second(since))
-        if feed_url is not None:
-            where.append(
-                "((md5(f.url) = md5(%s) AND f.url = %s) "
-                "OR (md5(f.origin_url) = md5(%s) AND f.origin_url = %s))"
-            )
-            params += [feed_url] * 4
-        sql = (
-            f"SELECT {self._ARTICLE_COLUMNS} FROM articles a JOIN feeds f ON f.id = a.feed_id "
-            f"WHERE {' AND '.join(where)} ORDER BY a.id LIMIT {_DUMP_PAGE}"
-        )
-        while True:
-            rows = self._query(sql, params)
-            yield from (self._article_row(r) for r in rows)
-            if len(rows) < _DUMP_PAGE:
-                return
-            params[0] = rows[-1][0]
-
-    def article(self, article_id: int) -> StoredArticle | None:
-        rows = self._query(
-            f"SELECT {self._ARTICLE_COLUMNS} FROM articles a JOIN feeds f ON f.id = a.feed_id "
-            "WHERE a.id = %s",
-            (article_id,),
-        )
-        return self._article_row(rows[0]) if rows else None
-
-    def links_to(self, article_id: int) -> list[StoredArticle]:
-        rows = self._query(
-            f"SELECT {self._ARTICLE_COLUMNS} FROM articles a JOIN feeds f ON f.id = a.feed_id "
-            "WHERE a.duplicate_of = %s ORDER BY a.id",
-            (article_id,),
-        )
-        return [self._article_row(r) for r in rows]
-
-    def recent_paragraphs(self, feed_url: str, limit: int) -> list[tuple[str, ...]]:
-        rows = self._query(
-            "SELECT a.paragraphs, a.removed FROM articles a JOIN feeds f ON f.id = a.feed_id "
-            "WHERE md5(f.url) = md5(%s) AND f.url = %s AND a.duplicate_of IS NULL "
-            "ORDER BY a.id DESC LIMIT %s",
-            (feed_url, feed_url, limit),
-        )
-        return [_history(paragraphs, removed) for paragraphs, removed in rows]
-
-    def dump_articles(self) -> Iterator[ArticleRecord]:
-        """Every article row in id order with its bands, a page at a time."""
-        after = 0
-        while True:
-            rows = self._query(
-                f"SELECT {self._ARTICLE_COLUMNS}, a.feed_id, a.canonical_url, a.ts, a.text_hash, "
-                "a.content_hash FROM articles a JOIN feeds f ON f.id = a.feed_id "
-                f"WHERE a.id > %s ORDER BY a.id LIMIT {_DUMP_PAGE}",
-                (after,),
-            )
-            if not rows:
-                return
-            bands: dict[int, list[tuple[int, int]]] = {}
-            for article_id, band, value in self._query(
-                "SELECT article_id, band, value FROM article_bands "
-                "WHERE article_id BETWEEN %s AND %s ORDER BY article_id, band",
-                (rows[0][0], rows[-1][0]),
-            ):
-                bands.setdefault(article_id, []).append((band, value))
-            for r in rows:
-                yield ArticleRecord(
-                    article=self._article_row(r),
-                    feed_id=r[17],
-                    canonical_url=r[18],
-                    ts=r[19],
-                    text_hash=r[20],
-                    content_hash=r[21],
-                    bands=tuple(bands.get(r[0], ())),
-                )
-            after = rows[-1][0]
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
+        """Rows as they are consumed: a server-side cursor on a connection of its own."""
+        conn = self._connect()
+        try:
+            with conn.transaction(), conn.cursor(name="ingest_stream") as cursor:
+                cursor.itersize = _STREAM_BATCH
+                cursor.execute(sql, params)
+                yield from cursor
+        except psycopg.Error as exc:
+            raise _translate(exc, self.url) from exc
+        finally:
+            conn.close()
 
     _INVARIANTS = (
         (
@@ -988,13 +492,8 @@ class PostgresStore:
             "WHERE c.duplicate_of IS NOT NULL",
         ),
         (
-            "bands of link records",
-            "SELECT count(*) FROM article_bands b JOIN articles a ON a.id = b.article_id "
-            "WHERE a.duplicate_of IS NOT NULL",
-        ),
-        (
-            "link records keeping a body",
-            "SELECT count(*) FROM articles WHERE duplicate_of IS NOT NULL AND paragraphs <> '[]'",
+            "articles never given a change number",
+            "SELECT count(*) FROM articles WHERE seq = 0 AND features <> ''",
         ),
     )
 

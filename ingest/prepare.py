@@ -1,0 +1,240 @@
+"""Prepare one feed: its bytes become analysed articles (pure; runs in a parse worker).
+
+The stages every article passes through, each once, in this order::
+
+    parsed = parse_feed(body, headers, ...)              parse.py        feedparser, dates
+    for entry in parsed.entries:                         newest first, one per GUID
+        skip it when its (GUID, content hash) is stored  a hash: known entries cost no more
+        cleaned = clean_any(entry.content)               clean.py        bs4: HTML -> paragraphs
+        paras   = fingerprint.analyse(cleaned)           fingerprint.py  normalise, tokenise,
+                                                                         stem: once per paragraph
+        remove_boilerplate(cleaned, paras, recurring)    boilerplate.py  the feed's learnt lines
+        dedupe_paragraphs(cleaned, paras, dedup)         dedupe.py       the paragraph rule
+        article_features(kept paras)                     fingerprint.py  simhash, stems, hash
+        -> models.Article
+
+The main process only decides and writes (``pipeline.py``): it sends a ``FeedJob`` with what
+the store knows of the feed (its stored entries' hashes, its learnt boilerplate) and gets a
+``PreparedFeed`` back. Everything here is a function of its arguments: no clock, no store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence, Set
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from ingest import fingerprint
+from ingest.boilerplate import remove_boilerplate
+from ingest.clean import clean_any, clean_title
+from ingest.dedupe import dedupe_paragraphs
+from ingest.fingerprint import FINGERPRINT_VERSION, Para
+from ingest.models import Article, Cleaned, Entry, ParsedFeed
+from ingest.parse import parse_feed
+from ingest.settings import DedupSettings
+from ingest.urls import canonical_url, safe_link
+
+MAX_GUID_CHARS = 2000
+
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+"""No news feed item was published before this: an earlier date is a feed's mistake (0001,
+1970 from a zero timestamp) and is not used."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedJob:
+    """What a worker needs to prepare one feed, besides its bytes."""
+
+    url: str
+    """The URL the feed was fetched from (``Article.feed_url``, warnings)."""
+    fetched: datetime
+    dedup: DedupSettings
+    recurring: frozenset[str] = frozenset()
+    """The feed's boilerplate keys (``boilerplate.recurring_keys``)."""
+    known: frozenset[int] = frozenset()
+    """``entry_digest`` of the feed's stored items: an entry found here is unchanged."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedFeed:
+    """A feed, parsed and its new or changed entries prepared."""
+
+    title: str | None
+    ttl_seconds: int | None
+    recovered: bool
+    """The items were read out of XML that is not well-formed: they may be added, but they
+    never edit stored items (the last one may be cut short)."""
+    articles: tuple[Article, ...]
+    """The entries not known as they are, one per GUID, newest first."""
+    unchanged: int
+    """Entries skipped because the store has them as they are."""
+    dates: tuple[datetime, ...] = ()
+    """Every entry's usable date (``schedule.publish_interval`` learns from them)."""
+    warnings: tuple[str, ...] = field(default=())
+
+
+def digest(*parts: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def entry_digest(guid: str, content_hash: str) -> int:
+    """A short key of a stored item as it is: its GUID and the hash of what the feed sent."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(guid.encode("utf-8", "surrogatepass"))
+    h.update(b"\x00")
+    h.update(content_hash.encode("ascii"))
+    return int.from_bytes(h.digest(), "big", signed=True)
+
+
+def content_hash(entry: Entry) -> str:
+    """What the feed sent for this item: a change means the item was edited."""
+    return digest(entry.title, entry.content, entry.link or "", entry.author or "")
+
+
+def raw_guid(entry: Entry) -> str | None:
+    """The item's key in its feed before cleaning: its GUID, else its canonical link; ``None``
+    when it has neither (its key is then a hash of its cleaned text)."""
+    if entry.guid:
+        return entry.guid[:MAX_GUID_CHARS]
+    canonical = canonical_url(safe_link(entry.link))
+    return f"url:{canonical}"[:MAX_GUID_CHARS] if canonical else None
+
+
+def dedup_time(published: datetime | None, fetched: datetime, dedup: DedupSettings) -> int:
+    """Epoch seconds an article is compared at: its date clamped into
+    [fetched - max_age, fetched + clock_skew], else its fetch time."""
+    now = fetched.timestamp()
+    if published is None:
+        return int(now)
+    earliest = now - dedup.max_age_days * 86400
+    latest = now + dedup.clock_skew_hours * 3600
+    return int(min(max(published.timestamp(), earliest), latest))
+
+
+def plausible(published: datetime, fetched: datetime, dedup: DedupSettings) -> bool:
+    """Whether a date can be an item's: from 1990 to ``clock_skew_hours`` after the fetch."""
+    return EARLIEST_DATE <= published <= fetched + timedelta(hours=dedup.clock_skew_hours)
+
+
+def clean_article(
+    html: str, dedup: DedupSettings, recurring: Set[str] = frozenset()
+) -> tuple[Cleaned, tuple[Para, ...], tuple[str, ...]]:
+    """Clean one item's HTML or text, analyse its paragraphs once, drop the feed's boilerplate
+    and the paragraphs that repeat others: the cleaned item, the analyses of the paragraphs it
+    keeps, and the keys of those removed as boilerplate."""
+    cleaned = clean_any(html)
+    paras = fingerprint.analyse(cleaned.paragraphs)
+    cleaned, paras, boilerplate_keys = remove_boilerplate(cleaned, paras, recurring)
+    cleaned, paras = dedupe_paragraphs(cleaned, paras, dedup)
+    return cleaned, paras, boilerplate_keys
+
+
+def prepare(entry: Entry, job: FeedJob) -> Article:
+    """One entry, cleaned and analysed (see the module docstring)."""
+    cleaned, paras, boilerplate_keys = clean_article(entry.content, job.dedup, job.recurring)
+    features = fingerprint.article_features(paras)
+    title = clean_title(entry.title)
+    url = safe_link(entry.link)
+    canonical = canonical_url(url)
+    guid = raw_guid(entry) or f"hash:{digest(title, *cleaned.paragraphs)}"
+    published = entry.published
+    title_stems = fingerprint.analyse_paragraph(title).stems if title else ()
+    return Article(
+        feed_url=job.url,
+        guid=guid[:MAX_GUID_CHARS],
+        url=url,
+        canonical_url=canonical,
+        title=title,
+        published=published,
+        published_raw=entry.published_raw,
+        fetched=job.fetched,
+        dedup_ts=dedup_time(published, job.fetched, job.dedup),
+        author=entry.author,
+        paragraphs=cleaned.paragraphs,
+        removed=cleaned.removed,
+        simhash=features.simhash,
+        fp_version=FINGERPRINT_VERSION,
+        text_hash=features.text_hash,
+        content_hash=content_hash(entry),
+        stems=features.stems,
+        para_keys=(*(para.bkey for para in paras), *boilerplate_keys),
+        search_text=" ".join((*title_stems, *(s for para in paras for s in para.stems))),
+    )
+
+
+def _label(entry: Entry) -> str:
+    return entry.guid or entry.link or repr(entry.title[:80])
+
+
+def _checked_dates(entries: Sequence[Entry], job: FeedJob) -> tuple[list[Entry], list[str]]:
+    """Entries whose date is implausible lose it (kept as text), with a warning each."""
+    out, warnings = [], []
+    for entry in entries:
+        if entry.published is not None and not plausible(entry.published, job.fetched, job.dedup):
+            warnings.append(
+                f"{job.url}: item {_label(entry)}: date {entry.published.isoformat()} is before"
+                f" 1990 or more than {job.dedup.clock_skew_hours:g} h after the fetch; not used"
+            )
+            out.append(_without_date(entry))
+        else:
+            out.append(entry)
+    return out, warnings
+
+
+def _without_date(entry: Entry) -> Entry:
+    raw = entry.published_raw or (entry.published.isoformat() if entry.published else None)
+    return replace(entry, published=None, published_raw=raw)
+
+
+def recovered_from_broken_xml(parsed: ParsedFeed) -> bool:
+    """Whether feedparser's lenient parser read the items out of XML that is not well-formed."""
+    return parsed.recovered or any("recovered by the lenient parser" in w for w in parsed.warnings)
+
+
+def prepare_feed(body: bytes, headers: dict[str, str], job: FeedJob) -> PreparedFeed:
+    """Parse a feed and prepare its entries that the store does not have as they are."""
+    parsed = parse_feed(body, headers, url=job.url)
+    recovered = recovered_from_broken_xml(parsed)
+    entries, warnings = _checked_dates(parsed.entries, job)
+    if recovered:
+        # From broken XML, an entry with neither a GUID nor a link is skipped: its only
+        # identity would be a hash of its text, which may be cut short, so it would come back
+        # as a second article once the feed is whole.
+        kept = [e for e in entries if e.guid or e.link]
+        if len(kept) < len(entries):
+            warnings.append(
+                f"{len(entries) - len(kept)} item(s) without a GUID or link skipped: "
+                "the XML is broken"
+            )
+        entries = kept
+    articles: list[Article] = []
+    seen: set[str] = set()
+    unchanged = 0
+    for entry in entries:  # newest first: a GUID repeated in the feed keeps its newest version
+        key = raw_guid(entry)
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+            if entry_digest(key, content_hash(entry)) in job.known:
+                unchanged += 1
+                continue
+        article = prepare(entry, job)
+        if article.guid in seen and key is None:
+            continue
+        seen.add(article.guid)
+        articles.append(article)
+    return PreparedFeed(
+        title=parsed.title,
+        ttl_seconds=parsed.ttl_seconds,
+        recovered=recovered,
+        articles=tuple(articles),
+        unchanged=unchanged,
+        dates=tuple(e.published for e in entries if e.published is not None),
+        warnings=(*parsed.warnings, *warnings),
+    )
