@@ -43,7 +43,7 @@ from typing import Any
 
 import feedparser
 
-from ingest.arabic_dates import parse_date
+from ingest.dates import parse_date
 from ingest.errors import ParseError
 from ingest.models import Entry, ParsedFeed
 
@@ -661,7 +661,7 @@ def _published(raw: Any) -> datetime | None:
     """The item's date in UTC: published, else updated, else created.
 
     feedparser's reading is used for Latin-script dates; a date written with Arabic letters or
-    digits is read by ``arabic_dates.parse_date`` first, as are strings feedparser gave up on.
+    digits is read by ``ingest.dates.parse_date`` first, as are strings feedparser gave up on.
     """
     for key in ("published", "updated", "created"):
         text = _str(_get(raw, key)).strip()
