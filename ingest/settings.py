@@ -91,6 +91,11 @@ class DaemonSettings:
     ``http.deadline`` + 120."""
 
 
+MAX_AUTHOR_CHARS_CEILING = 4_096
+"""The highest ``[limits] max_author_chars`` allowed: feedparser's e-mail pattern is quadratic
+(16 KB took 0.9 s, 4 KB about 60 ms)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LimitSettings:
     """Caps on what one feed or item may make us hold (HOSTILE.md 17, 23). Nothing is cut
@@ -109,7 +114,7 @@ class LimitSettings:
     """Characters kept of a link or a GUID (a longer GUID is cut, which keeps it stable)."""
     max_author_chars: int = 256
     """Characters kept of an author, cut in the raw XML before feedparser reads it: its e-mail
-    pattern is quadratic (64 KB took 14 s). At most 4,096 (about 60 ms)."""
+    pattern is quadratic (64 KB took 14 s). At most ``MAX_AUTHOR_CHARS_CEILING``."""
     max_html_chars: int = 1_000_000
     """Characters of HTML the cleaner builds a tree from (``ingest clean`` and every item)."""
     max_html_tags: int = 50_000
