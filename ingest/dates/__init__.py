@@ -13,15 +13,17 @@ A string without Arabic letters is tried as RFC 822, then ISO 8601, then as word
 Arabic letters only as words. The first dialect that recognises the string decides: it gives
 the date or the problem with it ("is not a calendar date", "has an unknown time zone ...").
 
-**Why we read the raw strings ourselves** instead of using feedparser's ``*_parsed`` values:
+**Why we read the raw strings ourselves** and never use feedparser's ``*_parsed`` values:
 feedparser's handlers are one global list (``registerDateHandler``) tried in order until one
 returns a value, so a handler of ours could add readings but never veto a wrong one. And the
 wrong readings were theirs: its RFC 822 handler reads any unknown zone name (``Asia/Riyadh``)
-as UTC, ``AST`` as -04:00 and gives up on ``GMT+3``, after which ``email.utils`` read it as
-GMT (3 hours off) and year ``0001`` as 2001; its W3DTF handler carries ``2024-02-30`` over
-into 1 March. So ``parse.py`` reads every date string here and falls back on feedparser's
-reading only for strings no dialect here recognises at all (Korean, Greek, Hungarian dates,
-ISO week dates), where it is the best reading there is.
+as UTC, ``AST`` as -04:00 and gives up on ``GMT+3`` (after which ``email.utils``, our old
+fallback, read it as GMT, 3 hours off, and year ``0001`` as 2001); its W3DTF and ISO 8601
+handlers carry ``2024-02-30`` over into 1 March; and its ISO 8601 handler fills what a string
+lacks from the current clock (``2024-W49-5`` and a Korean date both came out as the 1st of the
+month we ran in). A reading that depends on when it ran, or on a veto we cannot cast, is worse
+than none, so a string no dialect here recognises is no date: ``parse.py`` keeps its text and
+says so in a warning.
 """
 
 from __future__ import annotations
