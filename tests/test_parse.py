@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import http.server
 import io
+import json
 import random
 import sys
 import threading
@@ -809,6 +810,28 @@ def test_one_bad_reference_costs_one_character_not_the_feed() -> None:
         "character (a lone surrogate, beyond U+10FFFF, a control character) replaced with U+FFFD",
     )
     assert not feed.recovered  # expat read it: no fallback to the lenient parser
+
+
+def test_a_bad_reference_no_longer_loses_the_feed_through_ingest_fetch(tmp_path: Path) -> None:
+    # Issue 11 finding 2, end to end: every item stored, the feed ok, the count in a warning.
+    from ingest.cli import main
+
+    db = tmp_path / "refs.db"
+    out = io.StringIO()
+    code = main(
+        ["--db", str(db), "fetch", "--json", str(FIXTURES / "bad_references.xml")],
+        environ={},
+        out=out,
+    )
+    assert code == 0, out.getvalue()
+    assert '"status": "ok"' in out.getvalue() and "not_a_feed" not in out.getvalue()
+    assert "5 character reference(s)" in out.getvalue()
+    export = io.StringIO()
+    assert main(["--db", str(db), "export"], environ={}, out=export) == 0
+    titles = sorted(json.loads(line)["title"] for line in export.getvalue().splitlines())
+    assert titles == sorted(
+        ["خبر سليم أول", "وجه مبتسم \U0001f600 مكتوب زوجا", "بديل وحيد \ufffd هنا", "خبر سليم أخير"]
+    )
 
 
 @pytest.mark.parametrize(
