@@ -25,7 +25,10 @@ Arabic news comes from are refused rather than guessed (:data:`AMBIGUOUS`): ``IS
 +04:00).
 
 Named zones need the tz database: the system's (``/usr/share/zoneinfo``) or the ``tzdata``
-package. Without it an IANA name is reported as unknown, never read as UTC.
+package. Without it an IANA name is reported as unknown, never read as UTC. This is the one
+file access a date can cause: the database's list of names is read once per process, and a
+zone's file when it is first named (``zoneinfo`` caches it). Only names on that list are
+opened, so a feed can never make us open a path of its choosing.
 """
 
 from __future__ import annotations
