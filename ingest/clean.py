@@ -59,6 +59,12 @@ position:
                    Y." (and the Arabic WordPress wording), whole or at the end of a block.
 ``truncation_marker`` ``[…]`` / ``[...]`` ending a description: the marker goes, the text
                    stays.
+``placeholder``    a block that is nothing but "details shortly", as a breaking-news item
+                   carries before its text exists: ``التفاصيل بعد قليل..`` (Al Jazeera),
+                   ``التفاصيل لاحقا``, ``تفاصيل أكثر بعد قليل``, ``المزيد من التفاصيل
+                   قريبا``, with any diacritics, tatweel and trailing dots
+                   (:data:`PLACEHOLDER_PATTERN`). An item with nothing else has an empty body.
+                   The words inside a sentence are left alone.
 ``read_also``      a block starting with "اقرأ أيضا" (and the spellings in
                    :data:`READ_ALSO_PATTERN`, and CNN's bare "أيضا:") whose rest is a
                    headline of at most :data:`READ_ALSO_MAX_CHARS` characters or mostly
@@ -68,8 +74,8 @@ position:
                    "المشاهد أيضاً" or "شاهد أيضا الوزير ..." is left alone.
 ================== ======================================================================
 
-Not removed, on purpose: hashtags (``#عاصي_الحلاني`` stays as written), placeholders such as
-``التفاصيل بعد قليل``, bylines and "follow us" lines (boilerplate learning is a later issue).
+Not removed, on purpose: hashtags (``#عاصي_الحلاني`` stays as written), bylines and "follow
+us" lines (``boilerplate.py`` learns a feed's recurring lines).
 
 **Links.** ``Cleaned.links`` are the ``<a href>`` targets that :func:`ingest.urls.safe_link`
 accepts (absolute http/https only), from kept blocks whose anchor text survived cleaning,
@@ -80,9 +86,18 @@ called it: real ``<script>`` elements are dropped with their content, escaped on
 (``&lt;script&gt;``) stay as literal text, character references are decoded, shortcodes are
 removed, and the result is one line. Every output path must still escape it.
 
-**Bounds.** HTML is cut to ``max_html_chars`` characters and then to :data:`MAX_TAGS` tags
-before any tree is built (tag-dense input costs about 150 times its size in memory); the tree
-walk is iterative (100k nested tags are fine) and every regular expression is linear.
+**Bounds.** HTML is cut to ``limits.max_html_chars`` characters and then to
+``limits.max_html_tags`` tags before any tree is built (tag-dense input costs about 150 times
+its size in memory); each cut is a warning in ``Cleaned.warnings`` with the counts kept and
+dropped. The tree walk is iterative (100k nested tags are fine) and every regular expression is
+linear. Plain text is not capped (it costs linear time; field caps belong to the parser).
+
+**Character references.** Before HTML (or escaped plain text) is decoded, a UTF-16 surrogate
+pair written as two references (``&#55357;&#56832;``) becomes the character it encodes, and a
+reference to a lone surrogate, to nothing beyond U+10FFFF or to U+0000 becomes U+FFFD, counted
+in a warning (``ingest.charrefs``).
+
+**Warnings** (``Cleaned.warnings``) name neither the feed nor the item: the caller does.
 """
 
 from __future__ import annotations
@@ -103,13 +118,16 @@ from bs4.element import (
 )
 from bs4.exceptions import ParserRejectedMarkup
 
+from ingest.charrefs import fix_references
 from ingest.models import Cleaned, Removed
+from ingest.settings import LimitSettings
 from ingest.urls import canonical_url, safe_link
 
 __all__ = [
     "AD_MARKER",
     "MAX_HTML_CHARS",
     "MAX_TAGS",
+    "PLACEHOLDER",
     "READ_ALSO",
     "SHORTCODE",
     "SOURCE_TRAILER",
@@ -126,13 +144,15 @@ SHORTCODE = "shortcode"
 SOURCE_TRAILER = "source_trailer"
 TRUNCATION_MARKER = "truncation_marker"
 READ_ALSO = "read_also"
+PLACEHOLDER = "placeholder"
 
-MAX_HTML_CHARS = 1_000_000
-"""Default cap on an item's HTML, applied before parsing (HOSTILE 23)."""
+DEFAULT_LIMITS = LimitSettings()
+MAX_HTML_CHARS = DEFAULT_LIMITS.max_html_chars
+"""Default cap on an item's HTML, applied before parsing (HOSTILE 23); ``[limits]``."""
 
-MAX_TAGS = 50_000
-"""Cap on the number of ``<`` in the HTML handed to the parser. A real article has a few
-hundred tags (a long one with tables a few thousand); 50k keeps the tree of a 1 MB tag soup
+MAX_TAGS = DEFAULT_LIMITS.max_html_tags
+"""Default cap on the number of ``<`` in the HTML handed to the parser. A real article has a
+few hundred tags (a long one with tables a few thousand); 50k keeps the tree of a 1 MB tag soup
 to about 0.5 s and 60 MB instead of 2.3 s and 170 MB."""
 
 READ_ALSO_MAX_CHARS = 150
@@ -363,14 +383,36 @@ def _parse(html: str) -> BeautifulSoup | None:
     return None
 
 
-def _cap(html: str, max_chars: int) -> str:
-    html = html[:max_chars]
-    if html.count("<") > MAX_TAGS:
+def _cap(html: str, limits: LimitSettings, warnings: list[str]) -> str:
+    """``html`` cut to the character and tag caps, references fixed, ready for a parser."""
+    max_chars, max_tags = limits.max_html_chars, limits.max_html_tags
+    if len(html) > max_chars:
+        warnings.append(
+            f"HTML cut to {max_chars:,} of {len(html):,} characters "
+            f"({len(html) - max_chars:,} dropped; limits.max_html_chars)"
+        )
+        html = html[:max_chars]
+    tags = html.count("<")
+    if tags > max_tags:
         cut = -1
-        for _ in range(MAX_TAGS + 1):
+        for _ in range(max_tags + 1):
             cut = html.find("<", cut + 1)
+        warnings.append(
+            f"HTML cut at tag {max_tags:,} of {tags:,} ({len(html) - cut:,} characters dropped; "
+            "limits.max_html_tags)"
+        )
         html = html[:cut]
-    return _sanitise(html)
+    return _sanitise(_fix_references(html, warnings))
+
+
+def _fix_references(text: str, warnings: list[str]) -> str:
+    fixed, replaced = fix_references(text)
+    if replaced:
+        warnings.append(
+            f"{replaced} character reference(s) to no character (a lone surrogate, beyond "
+            "U+10FFFF) replaced with U+FFFD"
+        )
+    return fixed
 
 
 def _blocks_of_lines(lines: Iterable[str]) -> list[_Block]:
@@ -502,6 +544,23 @@ _KEPT_END = " ،,;:|-–—"
 _PAST_TENSE = re.compile(r"[^\w]*(?:شاهد|طالع)")
 
 
+PLACEHOLDER_PATTERN = r"(?:المزيد\s+من\s+)?(?:ال)?تفاصيل(?:\s+اكثر)?\s+(?:بعد\s+قليل|لاحقا|قريبا)"
+"""A breaking-news item's "details shortly", on text without diacritics or tatweel and with
+alef forms folded (:func:`_fold_placeholder`)."""
+_PLACEHOLDER = re.compile(rf"[\s.…:\-–—|]*{PLACEHOLDER_PATTERN}[\s.…!]*")
+_PLACEHOLDER_MAX_CHARS = 80  # the longest variant with every diacritic is about 45
+_PLACEHOLDER_MARKS = re.compile("[\u0640\u064b-\u0652\u0670]")
+_ALEFS = str.maketrans("أإآ", "ااا")
+
+
+def _is_placeholder(text: str) -> bool:
+    """Whether ``text`` is nothing but "details shortly" (conservative: the whole block)."""
+    if len(text) > _PLACEHOLDER_MAX_CHARS:
+        return False
+    folded = _PLACEHOLDER_MARKS.sub("", text).translate(_ALEFS)
+    return _PLACEHOLDER.fullmatch(folded) is not None
+
+
 _MAX_PASSES = 8
 
 
@@ -525,6 +584,8 @@ def _clean_block(block: _Block) -> _Result:
     if _BARE_SOURCE.fullmatch(text):
         result.removed.append((SOURCE_TRAILER, text))
         text = ""
+    elif _is_placeholder(text):
+        return _Result(None, [(PLACEHOLDER, original)])
     if not _has_content(text):
         # The whole block was residue: one record for the block, with its text.
         reason = result.removed[0][0] if result.removed else SHORTCODE
@@ -629,7 +690,7 @@ def _leading_anchor(rest: str, links: tuple[tuple[str, str], ...]) -> str:
 # Public API
 
 
-def _clean_blocks(blocks: list[_Block]) -> Cleaned:
+def _clean_blocks(blocks: list[_Block], warnings: list[str]) -> Cleaned:
     kept: list[tuple[int, str, _Block]] = []
     removed: list[Removed] = []
     for position, block in enumerate(blocks):
@@ -647,6 +708,7 @@ def _clean_blocks(blocks: list[_Block]) -> Cleaned:
         removed=tuple(removed),
         positions=tuple(position for position, _, _ in kept),
         links=_kept_links(kept),
+        warnings=tuple(warnings),
     )
 
 
@@ -691,20 +753,23 @@ def looks_like_html(text: str) -> bool:
     return "<" in text and _HTML_SIGN.search(text) is not None
 
 
-def clean_html(html: str, *, max_html_chars: int = MAX_HTML_CHARS) -> Cleaned:
+def clean_html(html: str, *, limits: LimitSettings = DEFAULT_LIMITS) -> Cleaned:
     """Clean an item's HTML: blocks become paragraphs, residue is removed and recorded.
 
-    ``html`` is cut to ``max_html_chars`` characters (and :data:`MAX_TAGS` tags) first.
+    ``html`` is cut to ``limits.max_html_chars`` characters and ``limits.max_html_tags`` tags
+    first; a cut is a warning in ``Cleaned.warnings``.
     """
-    return _clean_blocks(_html_blocks(_cap(html, max_html_chars)))
+    warnings: list[str] = []
+    blocks = _html_blocks(_cap(html, limits, warnings))
+    return _clean_blocks(blocks, warnings)
 
 
 def clean_text(text: str) -> Cleaned:
     """Clean plain text with one paragraph per line (no markup or reference decoding)."""
-    return _clean_blocks(_blocks_of_lines(text.splitlines()))
+    return _clean_blocks(_blocks_of_lines(text.splitlines()), [])
 
 
-def clean_any(text: str, *, max_html_chars: int = MAX_HTML_CHARS) -> Cleaned:
+def clean_any(text: str, *, limits: LimitSettings = DEFAULT_LIMITS) -> Cleaned:
     """Clean ``text`` as HTML if it has tags, else as plain text with one paragraph a line.
 
     Plain text with character references (``&amp;``, ``&lt;``) has them decoded first: a
@@ -712,16 +777,19 @@ def clean_any(text: str, *, max_html_chars: int = MAX_HTML_CHARS) -> Cleaned:
     capped (it costs linear time); field caps belong to the parser.
     """
     if looks_like_html(text):
-        return clean_html(text, max_html_chars=max_html_chars)
+        return clean_html(text, limits=limits)
+    warnings: list[str] = []
     if "&" in text and _CHAR_REFERENCE.search(text):
-        text = htmllib.unescape(text)
-    return clean_text(text)
+        text = htmllib.unescape(_fix_references(text, warnings))
+    return _clean_blocks(_blocks_of_lines(text.splitlines()), warnings)
 
 
 def clean_title(text: str) -> str:
     """A title as one line of text: markup dropped, references decoded, shortcodes removed."""
     if looks_like_html(text) or ("&" in text and _CHAR_REFERENCE.search(text)):
-        lines = [block.text for block in _html_blocks(_cap(text, MAX_HTML_CHARS))]
+        # A title has no warnings to give: a reference fixed here was counted by the parser
+        # when it was in the XML, and an escaped one is rare enough to fix silently.
+        lines = [block.text for block in _html_blocks(_cap(text, DEFAULT_LIMITS, []))]
     else:
         lines = [text]
     title = _normalise(" ".join(lines))

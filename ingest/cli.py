@@ -370,7 +370,8 @@ def cmd_clean(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         _check_stdin(len(text), "article")
     else:
         text = _read_input(args.file, "article").decode("utf-8", errors="replace")
-    _print_cleaned(clean_article(text, settings.dedup)[0], args.explain, out)
+    cleaned = clean_article(text, settings.dedup, limits=settings.limits)[0]
+    _print_cleaned(cleaned, args.explain, out)
     return 0
 
 

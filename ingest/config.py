@@ -10,6 +10,7 @@ Layout of the file (see ``config/ingest.toml`` for a commented example)::
     [http]    timeouts, size and redirect limits, user agent, allowed networks, proxy
     [dedup]   thresholds of the near-duplicate decisions
     [daemon]  scheduling bounds, stop deadline, health endpoint address, log format
+    [limits]  caps on items per feed and characters per field (each cut is a warning)
     [[feeds]] name, url, and optional per-feed settings
 """
 
@@ -28,7 +29,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.errors import ConfigError
-from ingest.settings import DaemonSettings, DedupSettings, FeedSettings, HttpSettings, Settings
+from ingest.settings import (
+    MAX_AUTHOR_CHARS_CEILING,
+    DaemonSettings,
+    DedupSettings,
+    FeedSettings,
+    HttpSettings,
+    LimitSettings,
+    Settings,
+)
 from ingest.store import sqlite_path
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -229,10 +238,27 @@ def _check_daemon(kwargs: Mapping[str, Any], problems: _Problems) -> None:
             problems.add("daemon.health_address", str(exc))
 
 
+def _limits(table: object, problems: _Problems) -> dict[str, Any]:
+    """The ``[limits]`` table: every cap a whole number of at least 1."""
+    kwargs = _section(LimitSettings, table, "limits", problems)
+    for key, value in list(kwargs.items()):
+        if value < 1:
+            problems.add(f"limits.{key}", f"must be at least 1, got {value}")
+            del kwargs[key]
+    author = kwargs.get("max_author_chars")
+    if author is not None and author > MAX_AUTHOR_CHARS_CEILING:
+        problems.add(
+            "limits.max_author_chars",
+            f"must be at most {MAX_AUTHOR_CHARS_CEILING} (feedparser reads authors in quadratic "
+            f"time), got {author}",
+        )
+    return kwargs
+
+
 def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> Settings:
     """Validate a parsed TOML document; raise ``ConfigError`` listing every problem."""
     problems = _Problems(source)
-    known = {"store", "http", "dedup", "daemon", "feeds"}
+    known = {"store", "http", "dedup", "daemon", "limits", "feeds"}
     for key in data:
         if key not in known:
             problems.add(key, f"unknown section (known: {', '.join(sorted(known))})")
@@ -281,6 +307,7 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> 
     daemon_kwargs = _section(DaemonSettings, data.get("daemon"), "daemon", problems)
     _positive(daemon_kwargs, "daemon", problems)
     _check_daemon(daemon_kwargs, problems)
+    limit_kwargs = _limits(data.get("limits"), problems)
     feeds = _feeds(data.get("feeds"), problems)
     if problems.items:
         raise ConfigError(problems.items)
@@ -289,6 +316,7 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> 
         http=HttpSettings(**http_kwargs),
         dedup=DedupSettings(**dedup_kwargs),
         daemon=DaemonSettings(**daemon_kwargs),
+        limits=LimitSettings(**limit_kwargs),
         feeds=feeds,
         source=source,
     )

@@ -24,6 +24,7 @@ class Reason(StrEnum):
     SOURCE_TRAILER = "source_trailer"
     TRUNCATION_MARKER = "truncation_marker"
     READ_ALSO = "read_also"
+    PLACEHOLDER = "placeholder"
     BOILERPLATE = "boilerplate"
     EXACT_DUPLICATE = "exact_duplicate"
     NEAR_DUPLICATE = "near_duplicate"
@@ -108,12 +109,19 @@ class Entry:
     published: datetime | None
     author: str | None = None
     published_raw: str | None = None
-    """The feed's date text when it gave no usable date (unreadable, impossible, implausible)."""
+    """The item's date as the feed wrote it, when it gave one that is not used (``published``
+    is then ``None``): unreadable, impossible (30 February), or outside the range rule
+    (``ingest.dates.range_problem``). At most ``ingest.dates.MAX_DATE_CHARS`` characters."""
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedFeed:
-    """A parsed feed: its entries plus non-fatal warnings (a survivable ``bozo``)."""
+    """A parsed feed: its entries plus non-fatal warnings (a survivable ``bozo``).
+
+    ``recovered`` is true when the XML was not well-formed and feedparser's lenient parser
+    read the entries out of it: a truncated feed ends in a cut item, so such entries may be
+    added but should not edit stored ones.
+    """
 
     title: str | None
     link: str | None
@@ -122,7 +130,6 @@ class ParsedFeed:
     encoding: str | None = None
     warnings: tuple[str, ...] = ()
     recovered: bool = False
-    """The items were read out of XML that is not well-formed (feedparser's lenient parser)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +161,9 @@ class Cleaned:
     removed: tuple[Removed, ...] = ()
     positions: tuple[int, ...] = ()
     links: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
+    """What the cleaner had to do to the input that a person should know: HTML cut at a cap
+    (with the counts kept and dropped), references to no character replaced."""
 
 
 @dataclass(frozen=True, slots=True)

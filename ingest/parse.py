@@ -7,9 +7,11 @@ This is the only module that imports feedparser. The stage, step by step::
       -> _strip_doctype     drop the DOCTYPE and its internal subset; fail closed if unterminated
       -> _cap_authors       shorten huge author-like elements before feedparser reads them
       -> _fix_entities      HTML named entities -> numeric references; unknown names -> literal text
+      -> _fix_references    references to no character (&#xD800;) -> U+FFFD; UTF-16 pairs joined
       -> _cap_items         more than 2 * max_items items: keep the first and the last max_items
       -> feedparser.parse(io.BytesIO(utf-8 bytes), sanitize_html=False, resolve_relative_uris=False)
-      -> _entry             Entry records: raw HTML fields, UTC dates, mojibake repair, caps
+      -> _entry             Entry records: raw HTML fields, dates (ingest.dates), mojibake repair,
+                            caps
       -> newest first, at most max_items
 
 Why each step (measured facts in HOSTILE.md section B):
@@ -22,10 +24,18 @@ Why each step (measured facts in HOSTILE.md section B):
   no DOCTYPE left, feedparser's lenient parser has no entity table to expand, and expat has no
   declarations: an undefined reference stays literal text.
 * feedparser's author parsing runs a backtracking e-mail regex (64 KB took 14 s), so author-like
-  elements are cut to ``MAX_AUTHOR_CHARS`` in the raw XML, before feedparser sees them.
+  elements are cut to ``limits.max_author_chars`` in the raw XML, before feedparser sees them.
+* A reference to a lone surrogate or beyond U+10FFFF made feedparser's lenient parser raise and
+  lost every item of the feed (``ingest.charrefs``).
 * HTML's sanitizing and URL resolving are the cleaner's job (3x faster without, PERF.md).
+* Dates are read from the raw strings by ``ingest.dates`` (its docstring says why feedparser's
+  readings are not used), then checked by the range rule: a date before 1990 or after
+  ``fetched + clock_skew`` is not used, and the item keeps the text in ``published_raw``.
 
-Fields are returned raw (HTML allowed; ``javascript:`` links included): ``ingest.clean`` filters.
+Nothing is dropped silently: every item dropped, field cut, reference replaced and date not used
+is a warning naming the feed (and the item, by GUID, else link, else title), with the counts
+kept and dropped and the ``[limits]`` key that decides. Fields are returned raw (HTML allowed;
+``javascript:`` links included): ``ingest.clean`` filters.
 """
 
 from __future__ import annotations
@@ -34,38 +44,36 @@ import codecs
 import html.entities
 import io
 import re
-import time
+import xml.parsers.expat
 import xml.sax
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import feedparser
 
-from ingest.arabic_dates import parse_date
+from ingest.charrefs import fix_references
+from ingest.dates import (
+    DEFAULT_CLOCK_SKEW,
+    MAX_DATE_CHARS,
+    parse_date,
+    range_problem,
+    read_date,
+)
 from ingest.errors import ParseError
 from ingest.models import Entry, ParsedFeed
+from ingest.settings import MAX_AUTHOR_CHARS_CEILING, LimitSettings
 
 __all__ = [
-    "DEFAULT_MAX_FIELD_CHARS",
-    "DEFAULT_MAX_ITEMS",
-    "MAX_AUTHOR_CHARS",
-    "MAX_LINK_CHARS",
-    "MAX_TITLE_CHARS",
+    "MAX_ITEM_WARNINGS",
     "parse_date",
     "parse_feed",
 ]
 
-DEFAULT_MAX_ITEMS = 500
-# Caps an item's HTML (content, summary). A long news article is 20-100 KB of HTML; the cleaner
-# caps what it feeds to a parser tree again, so this only bounds memory per item.
-DEFAULT_MAX_FIELD_CHARS = 500_000
-# Tighter caps for fields that are short by nature (each also bounded by max_field_chars).
-MAX_TITLE_CHARS = 2_000
-MAX_LINK_CHARS = 4_096
-# feedparser's author regex is quadratic: 16 KB took 0.9 s, so 256 chars cost about 0.2 ms.
-MAX_AUTHOR_CHARS = 256
+DEFAULT_LIMITS = LimitSettings()
+MAX_ITEM_WARNINGS = 10
+"""Per-item warnings of one kind (dates, cut fields) listed per feed; the rest are counted."""
 
 _UTF8_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
 # What feedparser is told about the bytes we hand it: they are always UTF-8 XML by then.
@@ -77,29 +85,34 @@ def parse_feed(
     headers: Mapping[str, str],
     *,
     url: str,
-    max_items: int = DEFAULT_MAX_ITEMS,
-    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+    limits: LimitSettings = DEFAULT_LIMITS,
+    fetched: datetime | None = None,
+    clock_skew: float = DEFAULT_CLOCK_SKEW,
 ) -> ParsedFeed:
     """Parse a feed body (RSS 0.9x/1.0/2.0, Atom) into entries, newest first.
 
     ``headers`` are the HTTP response headers (any case); their charset is one input of the
-    encoding decision. ``url`` only names the feed in errors and warnings. Raises
-    :class:`ParseError` (code ``not_a_feed``) when the body is not a feed we can read safely;
-    survivable problems (bad XML with items recovered, a mislabelled encoding ...) become
-    ``ParsedFeed.warnings``.
+    encoding decision. ``url`` only names the feed in errors and warnings. ``limits`` caps
+    items and fields (``[limits]``). ``fetched`` (aware) is when the body was fetched: an
+    item date after ``fetched + clock_skew`` seconds, or before 1990, is not used; without
+    it only the lower bound applies. Raises :class:`ParseError` (code ``not_a_feed``) when the
+    body is not a feed we can read safely; survivable problems (bad XML with items recovered,
+    a mislabelled encoding, a cap, a date not used ...) become ``ParsedFeed.warnings``.
     """
     if not isinstance(body, bytes):
         # feedparser treats a str as a path or URL to open: refuse anything but bytes.
         raise TypeError(f"parse_feed needs the body as bytes, not {type(body).__name__}")
-    if max_items < 1 or max_field_chars < 1:
-        raise ValueError("max_items and max_field_chars must be positive")
+    _check_limits(limits)
+    if fetched is not None and fetched.tzinfo is None:
+        raise ValueError("parse_feed needs an aware fetched time")
     if not body.strip():
         raise ParseError(f"{url}: not a feed: the body is empty", code="not_a_feed")
 
     decoded = _decode(body, headers)
     warnings = list(decoded.warnings)
-    xml_text = _prepare(decoded.text, url, max_items, warnings)
-    result = _run_feedparser(xml_text.encode("utf-8"), headers, url)
+    xml_text, in_document = _prepare(decoded.text, url, limits, warnings)
+    data = xml_text.encode("utf-8")
+    result = _run_feedparser(data, headers, url)
 
     raw_entries: list[Any] = list(result.get("entries") or [])
     version: str = result.get("version") or ""
@@ -111,36 +124,74 @@ def parse_feed(
         warnings.append("unrecognised feed format; items read anyway")
 
     repair = _Repairs()
-    entries = [_entry(raw, max_field_chars, repair) for raw in raw_entries]
+    notes = _ItemNotes()
+    reader = _EntryReader(limits, repair, _DateRule(fetched, clock_skew), notes)
+    entries = [reader.entry(raw, index) for index, raw in enumerate(raw_entries)]
     # The lenient parser makes an entry of a cut-off "<item><title>..." with nothing in it.
     kept = [entry for entry in entries if not _is_empty(entry)]
+    # expat with namespaces also stops at an undeclared prefix ("<media:thumbnail>" without its
+    # xmlns): such a document is well-formed and whole, so its items are not "recovered".
+    recovered = isinstance(bozo_exc, xml.sax.SAXException) and not _well_formed(data)
     if bozo_exc is not None:
-        warnings.append(_describe_bozo(bozo_exc, recovered=len(kept)))
-    if len(kept) < len(entries):
-        warnings.append(
-            f"{len(entries) - len(kept)} empty item(s) dropped (no title, link, id, text)"
-        )
+        warnings.append(_describe_bozo(bozo_exc, items=len(kept), recovered=recovered))
+    empty = len(entries) - len(kept)
+    if empty:
+        warnings.append(f"{empty} empty item(s) dropped (no title, link, id, text)")
+    newest = _newest_first(kept)[: limits.max_items]
+    total = in_document if in_document is not None else len(entries)
+    if len(newest) + empty < total:
+        warnings.append(_items_cut(total, len(newest), empty, limits.max_items, in_document))
     feed: Any = result.get("feed") or {}
-    title = _optional(repair(_str(_get(feed, "title"))), min(MAX_TITLE_CHARS, max_field_chars))
+    title = _stripped(repair(_str(_get(feed, "title"))))
+    link = _stripped(_get(feed, "link"))
+    feed_cuts: list[str] = []
+    title = _cut(title, limits.max_title_chars, "title", "max_title_chars", feed_cuts)
+    link = _cut(link, limits.max_link_chars, "link", "max_link_chars", feed_cuts)
+    if feed_cuts:
+        warnings.append("feed " + "; ".join(feed_cuts))
     if repair.count:
         warnings.append(f"repaired mojibake (Arabic read as Latin) in {repair.count} field(s)")
+    warnings += notes.warnings()
     return ParsedFeed(
-        title=title,
-        link=_optional(_str(_get(feed, "link")), min(MAX_LINK_CHARS, max_field_chars)),
-        entries=tuple(_newest_first(kept)[:max_items]),
+        title=title or None,
+        link=link or None,
+        entries=tuple(newest),
         ttl_seconds=_ttl_seconds(_get(feed, "ttl")),
         encoding=decoded.encoding,
         warnings=tuple(f"{url}: {warning}" for warning in warnings),
+        recovered=recovered,
     )
 
 
-def _prepare(text: str, url: str, max_items: int, warnings: list[str]) -> str:
-    """The XML feedparser may safely see: UTF-8 declared, no DOCTYPE, bounded authors and items."""
+def _check_limits(limits: LimitSettings) -> None:
+    for name in LimitSettings.__dataclass_fields__:
+        if getattr(limits, name) < 1:
+            raise ValueError(f"limits.{name} must be positive")
+    if limits.max_author_chars > MAX_AUTHOR_CHARS_CEILING:
+        raise ValueError(f"limits.max_author_chars must be at most {MAX_AUTHOR_CHARS_CEILING}")
+
+
+def _items_cut(total: int, kept: int, empty: int, max_items: int, in_document: int | None) -> str:
+    dropped = total - kept - empty
+    text = f"{total} items, more than limits.max_items ({max_items}): kept the newest {kept}"
+    text += f", dropped {dropped}"
+    if in_document is not None:
+        text += f" (only the first and last {max_items} in document order were read)"
+    return text
+
+
+def _prepare(
+    text: str, url: str, limits: LimitSettings, warnings: list[str]
+) -> tuple[str, int | None]:
+    """The XML feedparser may safely see: UTF-8 declared, no DOCTYPE, bounded authors and items,
+    and references only to characters. Also the number of items in the document when it had
+    more than twice ``max_items`` (else ``None``)."""
     text = _rewrite_declaration(text)
     text = _strip_doctype(text, url, warnings)
-    text = _cap_authors(text, warnings)
+    text = _cap_authors(text, limits.max_author_chars, warnings)
     text = _fix_entities(text, warnings)
-    return _cap_items(text, max_items, warnings)
+    text = _fix_references(text, warnings)
+    return _cap_items(text, limits.max_items)
 
 
 # --- encoding -------------------------------------------------------------------------------
@@ -478,15 +529,15 @@ _AUTHOR_LIKE = re.compile(
 _PARTIAL_ENTITY = re.compile(r"&[#\w]{0,32}$")
 
 
-def _cap_authors(text: str, warnings: list[str]) -> str:
-    """Cut the text of author-like elements to MAX_AUTHOR_CHARS, in the raw XML (linear).
+def _cap_authors(text: str, max_chars: int, warnings: list[str]) -> str:
+    """Cut the text of author-like elements to ``max_chars``, in the raw XML (linear).
 
     feedparser runs a backtracking e-mail regex over every author it reads, so a long one
     must never reach it. CDATA sections elsewhere are skipped whole.
     """
     pieces: list[str] = []
     kept_from = pos = 0
-    cut = 0
+    cut = dropped = 0
     while found := _AUTHOR_LIKE.search(text, pos):
         start = found.end()
         if found.group() == _CDATA_OPEN:  # a CDATA section outside an author element
@@ -502,16 +553,20 @@ def _cap_authors(text: str, warnings: list[str]) -> str:
             end = text.find("<", start)
         if end < 0:
             end = len(text)
-        if end - start > MAX_AUTHOR_CHARS:
-            short = _PARTIAL_ENTITY.sub("", text[start : start + MAX_AUTHOR_CHARS])
+        if end - start > max_chars:
+            short = _PARTIAL_ENTITY.sub("", text[start : start + max_chars])
             pieces += [text[kept_from:start], short]
             kept_from = end
             cut += 1
+            dropped += end - start - len(short)
         pos = end
     if not cut:
         return text
     pieces.append(text[kept_from:])
-    warnings.append(f"{cut} author field(s) longer than {MAX_AUTHOR_CHARS} characters cut")
+    warnings.append(
+        f"{cut} author field(s) longer than limits.max_author_chars ({max_chars}) cut to "
+        f"{max_chars} characters ({dropped:,} characters dropped)"
+    )
     return "".join(pieces)
 
 
@@ -560,25 +615,43 @@ def _outside_cdata(text: str, change: Callable[[str], str]) -> str:
     return "".join(pieces)
 
 
+def _fix_references(text: str, warnings: list[str]) -> str:
+    """References to no character -> U+FFFD, UTF-16 pairs joined (``ingest.charrefs``), outside
+    CDATA sections (inside one a reference is text, HTML that the cleaner decodes)."""
+    replaced = 0
+
+    def fix(part: str) -> str:
+        nonlocal replaced
+        fixed, count = fix_references(part, xml=True)
+        replaced += count
+        return fixed
+
+    fixed = _outside_cdata(text, fix)
+    if replaced:
+        warnings.append(
+            f"{replaced} character reference(s) to no valid character (a lone surrogate, beyond "
+            "U+10FFFF, a control character) replaced with U+FFFD"
+        )
+    return fixed
+
+
 _ITEM_START = re.compile(r"<(?:[A-Za-z_][\w.\-]*:)?(?:item|entry)[\s/>]")
 
 
-def _cap_items(text: str, max_items: int, warnings: list[str]) -> str:
-    """Keep the first and last ``max_items`` items of a huge feed (before feedparser builds them).
+def _cap_items(text: str, max_items: int) -> tuple[str, int | None]:
+    """Keep the first and last ``max_items`` items of a huge feed (before feedparser builds them),
+    and say how many items the document had (``None`` when nothing was cut here).
 
     Feeds list newest first (sometimes oldest first); keeping both ends keeps the newest either
     way, and the final newest-first sort then picks ``max_items`` of them.
     """
     limit = 2 * max_items
     if text.count("item") + text.count("entry") <= limit:  # cheap over-estimate
-        return text
+        return text, None
     starts = [found.start() for found in _ITEM_START.finditer(text)]
     if len(starts) <= limit:
-        return text
-    warnings.append(
-        f"{len(starts)} items; only the first and last {max_items} in document order were read"
-    )
-    return text[: starts[max_items]] + text[starts[len(starts) - max_items] :]
+        return text, None
+    return text[: starts[max_items]] + text[starts[len(starts) - max_items] :], len(starts)
 
 
 # --- feedparser -----------------------------------------------------------------------------
@@ -598,20 +671,49 @@ def _run_feedparser(data: bytes, headers: Mapping[str, str], url: str) -> Any:
             resolve_relative_uris=False,
         )
     except Exception as exc:  # feedparser has no exception contract; any failure is per feed
+        # The record gets our words; the exception itself is chained for the log.
         raise ParseError(
-            f"{url}: not a feed: feedparser failed ({type(exc).__name__}: {exc})",
+            f"{url}: not a feed: the feed parser failed on this body (an input it cannot "
+            "handle); no item was read",
             code="not_a_feed",
         ) from exc
 
 
-def _describe_bozo(exc: object, *, recovered: int) -> str:
+def _xml_problem(exc: object) -> str:
+    """What is wrong with the XML, in words, with the place: never an exception's repr."""
     if isinstance(exc, xml.sax.SAXParseException):
         where = f"line {exc.getLineNumber()}, column {exc.getColumnNumber()}"
+        return f"{exc.getMessage()} at {where}"
+    if isinstance(exc, xml.sax.SAXException):
+        return exc.getMessage()
+    if isinstance(exc, feedparser.UndeclaredNamespace):
+        return "an element or attribute prefix without a namespace declaration"
+    if isinstance(exc, feedparser.CharacterEncodingOverride):
+        return "the declared encoding was overridden"
+    if isinstance(exc, feedparser.CharacterEncodingUnknown | feedparser.NonXMLContentType):
+        return "the encoding or the content type could not be used"
+    return "a problem the feed parser reported"
+
+
+def _well_formed(data: bytes) -> bool:
+    """Whether ``data`` is well-formed XML 1.0, namespaces aside (expat, no DTD left to read)."""
+    parser = xml.parsers.expat.ParserCreate()
+    try:
+        parser.Parse(data, True)
+    except xml.parsers.expat.ExpatError:
+        return False
+    return True
+
+
+def _describe_bozo(exc: object, *, items: int, recovered: bool) -> str:
+    if recovered:
         return (
-            f"not well-formed XML ({exc.getMessage()} at {where}); "
-            f"{recovered} item(s) recovered by the lenient parser"
+            f"not well-formed XML ({_xml_problem(exc)}); "
+            f"{items} item(s) recovered by the lenient parser"
         )
-    return f"feed problem ({type(exc).__name__}: {exc}); {recovered} item(s) read"
+    if isinstance(exc, xml.sax.SAXException):
+        return f"XML namespace error ({_xml_problem(exc)}); {items} item(s) read"
+    return f"feed problem ({_xml_problem(exc)}); {items} item(s) read"
 
 
 _HTML_START = re.compile(r"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)[\s>]", re.I | re.S)
@@ -622,30 +724,130 @@ def _not_a_feed_reason(text: str, headers: Mapping[str, str], bozo_exc: object) 
     if content_type == "text/html" or _HTML_START.match(text[:4096]):
         return f"an HTML page (Content-Type {content_type or 'missing'}), no RSS or Atom in it"
     if bozo_exc is not None:
-        return f"no RSS, RDF or Atom feed found in unreadable XML ({bozo_exc})"
+        return f"no RSS, RDF or Atom feed found in unreadable XML ({_xml_problem(bozo_exc)})"
     return "well-formed XML, but no RSS, RDF or Atom root element"
 
 
 # --- entries --------------------------------------------------------------------------------
 
 
-def _entry(raw: Any, max_field_chars: int, repair: _Repairs) -> Entry:
-    summary = repair(_str(_get(raw, "summary")))
-    content = ""
-    for part in _get(raw, "content") or []:
-        content = _str(_get(part, "value"))
+_NOTE_KINDS = {
+    "date": "with a date kept as text, not used",
+    "cut": "with a field cut",
+}
+
+
+class _ItemNotes:
+    """Per-item warnings of one feed, by kind; the first ``MAX_ITEM_WARNINGS`` of each kind are
+    listed and the rest counted, so a feed of 500 bad dates makes 11 lines, not 500."""
+
+    def __init__(self) -> None:
+        self.listed: dict[str, list[str]] = {kind: [] for kind in _NOTE_KINDS}
+        self.more: dict[str, int] = dict.fromkeys(_NOTE_KINDS, 0)
+
+    def add(self, kind: str, text: str) -> None:
+        if len(self.listed[kind]) < MAX_ITEM_WARNINGS:
+            self.listed[kind].append(text)
+        else:
+            self.more[kind] += 1
+
+    def warnings(self) -> list[str]:
+        out: list[str] = []
+        for kind, listed in self.listed.items():
+            out += listed
+            if self.more[kind]:
+                out.append(f"{self.more[kind]} more item(s) {_NOTE_KINDS[kind]}")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _DateRule:
+    fetched: datetime | None
+    clock_skew: float
+
+
+@dataclass(frozen=True, slots=True)
+class _EntryReader:
+    """Reads feedparser's entries into :class:`Entry` records, with one feed's caps and rules."""
+
+    limits: LimitSettings
+    repair: _Repairs
+    dates: _DateRule
+    notes: _ItemNotes
+
+    def entry(self, raw: Any, index: int) -> Entry:
+        limits, repair = self.limits, self.repair
+        summary = repair(_str(_get(raw, "summary")))
+        content = ""
+        for part in _get(raw, "content") or []:
+            content = _str(_get(part, "value"))
+            if content:
+                content = repair(content)
+                break
+        cuts: list[str] = []
+        link_cap, title_cap, field_cap = (
+            limits.max_link_chars,
+            limits.max_title_chars,
+            limits.max_field_chars,
+        )
+        guid = _cut(_stripped(_get(raw, "id")), link_cap, "GUID", "max_link_chars", cuts)
+        link = _cut(_stripped(_get(raw, "link")), link_cap, "link", "max_link_chars", cuts)
+        title = _cut(repair(_str(_get(raw, "title"))), title_cap, "title", "max_title_chars", cuts)
         if content:
-            content = repair(content)
-            break
-    return Entry(
-        guid=_optional(_str(_get(raw, "id")), min(MAX_LINK_CHARS, max_field_chars)),
-        link=_optional(_str(_get(raw, "link")), min(MAX_LINK_CHARS, max_field_chars)),
-        title=repair(_str(_get(raw, "title")))[: min(MAX_TITLE_CHARS, max_field_chars)],
-        content=(content or summary)[:max_field_chars],
-        summary=summary[:max_field_chars],
-        published=_published(raw),
-        author=_optional(repair(_author(raw)), min(MAX_AUTHOR_CHARS, max_field_chars)),
+            content = _cut(content, field_cap, "content", "max_field_chars", cuts)
+            summary = _cut(summary, field_cap, "summary", "max_field_chars", cuts)
+        else:  # the description is the content too: cut (and reported) once
+            summary = content = _cut(summary, field_cap, "description", "max_field_chars", cuts)
+        # Author-like elements were cut in the XML already (_cap_authors), where the warning is.
+        author = repair(_author(raw)).strip()[: limits.max_author_chars]
+        published, raw_date, problem = _published(raw, self.dates)
+        entry = Entry(
+            guid=guid or None,
+            link=link or None,
+            title=title,
+            content=content,
+            summary=summary,
+            published=published,
+            author=author or None,
+            published_raw=raw_date,
+        )
+        if cuts:
+            self.notes.add("cut", f"item {_item_name(entry, index)}: " + "; ".join(cuts))
+        if raw_date is not None:
+            self.notes.add(
+                "date",
+                f"item {_item_name(entry, index)}: date {_shorten(raw_date)} {problem}; "
+                "kept as text, not used",
+            )
+        return entry
+
+
+def _cut(text: str, cap: int, what: str, key: str, cuts: list[str]) -> str:
+    """``text`` cut to ``cap`` characters; a cut is described in ``cuts``."""
+    if len(text) <= cap:
+        return text
+    cuts.append(
+        f"{what} cut to {cap:,} of {len(text):,} characters "
+        f"({len(text) - cap:,} dropped; limits.{key})"
     )
+    return text[:cap]
+
+
+def _item_name(entry: Entry, index: int) -> str:
+    """How a warning names an item: its GUID, else its link, else its title, else its place."""
+    if entry.guid:
+        return entry.guid[:200]
+    if entry.link:
+        return entry.link[:200]
+    title = " ".join(entry.title.split())
+    if title:
+        return _shorten(title)
+    return f"#{index + 1} (no GUID, link or title)"
+
+
+def _shorten(text: str, limit: int = 100) -> str:
+    """``repr`` of ``text``, cut to ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def _author(raw: Any) -> str:
@@ -654,35 +856,30 @@ def _author(raw: Any) -> str:
     return _str(_get(detail, "name")) or _str(_get(raw, "author"))
 
 
-_ARABIC_OR_ARABIC_DIGITS = re.compile("[\u0600-\u06ff]")
+def _published(raw: Any, rule: _DateRule) -> tuple[datetime | None, str | None, str | None]:
+    """The item's date in UTC (published, else updated, else created), or, when the item gives
+    a date and none of them can be used, ``None`` with the first one's text and its problem.
 
-
-def _published(raw: Any) -> datetime | None:
-    """The item's date in UTC: published, else updated, else created.
-
-    feedparser's reading is used for Latin-script dates; a date written with Arabic letters or
-    digits is read by ``arabic_dates.parse_date`` first, as are strings feedparser gave up on.
+    Every string is read by ``ingest.dates``, never by feedparser (``*_parsed``): see that
+    package's docstring for why. A date that is read is then put to the range rule.
     """
+    unused: tuple[str, str] | None = None
     for key in ("published", "updated", "created"):
         text = _str(_get(raw, key)).strip()
-        theirs = _from_struct(_get(raw, key + "_parsed"))
-        if text and _ARABIC_OR_ARABIC_DIGITS.search(text):
-            found = parse_date(text) or theirs
-        else:
-            found = theirs or (parse_date(text) if text else None)
-        if found is not None:
-            return found
-    return None
-
-
-def _from_struct(value: object) -> datetime | None:
-    """feedparser's UTC ``time.struct_time`` -> aware datetime (None if absent or impossible)."""
-    if not isinstance(value, time.struct_time):
-        return None
-    try:
-        return datetime(*value[:5], min(value[5], 59), tzinfo=UTC)
-    except (ValueError, OverflowError):
-        return None
+        if not text:
+            continue
+        reading = read_date(text)
+        problem = reading.problem or "could not be read"
+        if reading.value is not None:
+            found = range_problem(reading.value, fetched=rule.fetched, clock_skew=rule.clock_skew)
+            if found is None:
+                return reading.value, None, None
+            problem = found
+        if unused is None:
+            unused = (text[:MAX_DATE_CHARS], problem)
+    if unused is None:
+        return None, None, None
+    return None, *unused
 
 
 def _is_empty(entry: Entry) -> bool:
@@ -721,9 +918,8 @@ def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _optional(text: str, cap: int) -> str | None:
-    text = text.strip()[:cap]
-    return text or None
+def _stripped(value: object) -> str:
+    return _str(value).strip()
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:

@@ -526,6 +526,7 @@ class Pipeline:
             url=fetched.url,
             fetched=self.clock(),
             dedup=dedup,
+            limits=self.settings.limits,
             recurring=recurring_keys(history, dedup.boilerplate_min_articles),
             known=frozenset(digests),
         )

@@ -21,25 +21,21 @@ the store knows of the feed (its stored entries' hashes, its learnt boilerplate)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence, Set
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Set
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from ingest import fingerprint
 from ingest.boilerplate import remove_boilerplate
 from ingest.clean import clean_any, clean_title
 from ingest.dedupe import dedupe_paragraphs
 from ingest.fingerprint import FINGERPRINT_VERSION, Para
-from ingest.models import Article, Cleaned, Entry, ParsedFeed
+from ingest.models import Article, Cleaned, Entry
 from ingest.parse import parse_feed
-from ingest.settings import DedupSettings
+from ingest.settings import DedupSettings, LimitSettings
 from ingest.urls import canonical_url, safe_link
 
 MAX_GUID_CHARS = 2000
-
-EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
-"""No news feed item was published before this: an earlier date is a feed's mistake (0001,
-1970 from a zero timestamp) and is not used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +46,7 @@ class FeedJob:
     """The URL the feed was fetched from (``Article.feed_url``, warnings)."""
     fetched: datetime
     dedup: DedupSettings
+    limits: LimitSettings = field(default_factory=LimitSettings)
     recurring: frozenset[str] = frozenset()
     """The feed's boilerplate keys (``boilerplate.recurring_keys``)."""
     known: frozenset[int] = frozenset()
@@ -116,27 +113,28 @@ def dedup_time(published: datetime | None, fetched: datetime, dedup: DedupSettin
     return int(min(max(published.timestamp(), earliest), latest))
 
 
-def plausible(published: datetime, fetched: datetime, dedup: DedupSettings) -> bool:
-    """Whether a date can be an item's: from 1990 to ``clock_skew_hours`` after the fetch."""
-    return EARLIEST_DATE <= published <= fetched + timedelta(hours=dedup.clock_skew_hours)
-
-
 def clean_article(
-    html: str, dedup: DedupSettings, recurring: Set[str] = frozenset()
+    html: str,
+    dedup: DedupSettings,
+    recurring: Set[str] = frozenset(),
+    limits: LimitSettings | None = None,
 ) -> tuple[Cleaned, tuple[Para, ...], tuple[str, ...]]:
     """Clean one item's HTML or text, analyse its paragraphs once, drop the feed's boilerplate
     and the paragraphs that repeat others: the cleaned item, the analyses of the paragraphs it
     keeps, and the keys of those removed as boilerplate."""
-    cleaned = clean_any(html)
+    cleaned = clean_any(html, limits=limits or LimitSettings())
     paras = fingerprint.analyse(cleaned.paragraphs)
     cleaned, paras, boilerplate_keys = remove_boilerplate(cleaned, paras, recurring)
     cleaned, paras = dedupe_paragraphs(cleaned, paras, dedup)
     return cleaned, paras, boilerplate_keys
 
 
-def prepare(entry: Entry, job: FeedJob) -> Article:
-    """One entry, cleaned and analysed (see the module docstring)."""
-    cleaned, paras, boilerplate_keys = clean_article(entry.content, job.dedup, job.recurring)
+def prepare(entry: Entry, job: FeedJob) -> tuple[Article, tuple[str, ...]]:
+    """One entry, cleaned and analysed (see the module docstring), and the cleaner's warnings
+    about it (what a cap cut)."""
+    cleaned, paras, boilerplate_keys = clean_article(
+        entry.content, job.dedup, job.recurring, job.limits
+    )
     features = fingerprint.article_features(paras)
     title = clean_title(entry.title)
     url = safe_link(entry.link)
@@ -144,7 +142,8 @@ def prepare(entry: Entry, job: FeedJob) -> Article:
     guid = raw_guid(entry) or f"hash:{digest(title, *cleaned.paragraphs)}"
     published = entry.published
     title_stems = fingerprint.analyse_paragraph(title).stems if title else ()
-    return Article(
+    warnings = tuple(f"{job.url}: item {_label(entry)}: {w}" for w in cleaned.warnings)
+    article = Article(
         feed_url=job.url,
         guid=guid[:MAX_GUID_CHARS],
         url=url,
@@ -165,42 +164,26 @@ def prepare(entry: Entry, job: FeedJob) -> Article:
         para_keys=(*(para.bkey for para in paras), *boilerplate_keys),
         search_text=" ".join((*title_stems, *(s for para in paras for s in para.stems))),
     )
+    return article, warnings
 
 
 def _label(entry: Entry) -> str:
     return entry.guid or entry.link or repr(entry.title[:80])
 
 
-def _checked_dates(entries: Sequence[Entry], job: FeedJob) -> tuple[list[Entry], list[str]]:
-    """Entries whose date is implausible lose it (kept as text), with a warning each."""
-    out, warnings = [], []
-    for entry in entries:
-        if entry.published is not None and not plausible(entry.published, job.fetched, job.dedup):
-            warnings.append(
-                f"{job.url}: item {_label(entry)}: date {entry.published.isoformat()} is before"
-                f" 1990 or more than {job.dedup.clock_skew_hours:g} h after the fetch; not used"
-            )
-            out.append(_without_date(entry))
-        else:
-            out.append(entry)
-    return out, warnings
-
-
-def _without_date(entry: Entry) -> Entry:
-    raw = entry.published_raw or (entry.published.isoformat() if entry.published else None)
-    return replace(entry, published=None, published_raw=raw)
-
-
-def recovered_from_broken_xml(parsed: ParsedFeed) -> bool:
-    """Whether feedparser's lenient parser read the items out of XML that is not well-formed."""
-    return parsed.recovered or any("recovered by the lenient parser" in w for w in parsed.warnings)
-
-
 def prepare_feed(body: bytes, headers: dict[str, str], job: FeedJob) -> PreparedFeed:
     """Parse a feed and prepare its entries that the store does not have as they are."""
-    parsed = parse_feed(body, headers, url=job.url)
-    recovered = recovered_from_broken_xml(parsed)
-    entries, warnings = _checked_dates(parsed.entries, job)
+    parsed = parse_feed(
+        body,
+        headers,
+        url=job.url,
+        limits=job.limits,
+        fetched=job.fetched,
+        clock_skew=job.dedup.clock_skew_hours * 3600,
+    )
+    recovered = parsed.recovered
+    entries = list(parsed.entries)
+    warnings: list[str] = []
     if recovered:
         # From broken XML, an entry with neither a GUID nor a link is skipped: its only
         # identity would be a hash of its text, which may be cut short, so it would come back
@@ -224,7 +207,8 @@ def prepare_feed(body: bytes, headers: dict[str, str], job: FeedJob) -> Prepared
             if entry_digest(key, content_hash(entry)) in job.known:
                 unchanged += 1
                 continue
-        article = prepare(entry, job)
+        article, notes = prepare(entry, job)
+        warnings += notes
         if article.guid in seen and key is None:
             continue
         seen.add(article.guid)

@@ -98,6 +98,37 @@ class DaemonSettings:
     ``http.deadline`` + 120."""
 
 
+MAX_AUTHOR_CHARS_CEILING = 4_096
+"""The highest ``[limits] max_author_chars`` allowed: feedparser's e-mail pattern is quadratic
+(16 KB took 0.9 s, 4 KB about 60 ms)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Caps on what one feed or item may make us hold (HOSTILE.md 17, 23). Nothing is cut
+    silently: every item dropped and every field cut is a warning on the feed's outcome that
+    says how much was kept and how much dropped, and names the key to raise."""
+
+    max_items: int = 500
+    """Items kept per feed, the newest (by date; undated ones last); the rest are dropped.
+    A feed with more than twice as many has only its first and last ``max_items`` read."""
+    max_field_chars: int = 500_000
+    """Characters kept of an item's HTML (content and summary each). A long news article is
+    20-100 KB of HTML."""
+    max_title_chars: int = 2_000
+    """Characters kept of a feed's or an item's title."""
+    max_link_chars: int = 4_096
+    """Characters kept of a link or a GUID (a longer GUID is cut, which keeps it stable)."""
+    max_author_chars: int = 256
+    """Characters kept of an author, cut in the raw XML before feedparser reads it: its e-mail
+    pattern is quadratic (64 KB took 14 s). At most ``MAX_AUTHOR_CHARS_CEILING``."""
+    max_html_chars: int = 1_000_000
+    """Characters of HTML the cleaner builds a tree from (``ingest clean`` and every item)."""
+    max_html_tags: int = 50_000
+    """Tags the cleaner builds a tree from: tag soup costs about 150 times its size in memory,
+    and a real article has a few hundred tags."""
+
+
 @dataclass(frozen=True, slots=True)
 class FeedSettings:
     name: str
@@ -114,6 +145,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     feeds: tuple[FeedSettings, ...] = ()
     source: str | None = None
     """The configuration file these settings came from, if any."""

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from ingest import fingerprint
+from ingest.dates import range_problem
 from ingest.fingerprint import FINGERPRINT_VERSION
 from ingest.models import Article, Reason
-from ingest.prepare import dedup_time, plausible
+from ingest.prepare import dedup_time
 from ingest.settings import DedupSettings, Settings
 from ingest.store import open_store
 from ingest.store.base import Store, StoredArticle
@@ -51,7 +52,8 @@ def refreshed(stored: StoredArticle, dedup: DedupSettings) -> Article:
     paras = fingerprint.analyse(stored.paragraphs)
     features = fingerprint.article_features(paras)
     published, raw = stored.published, stored.published_raw
-    if published is not None and not plausible(published, stored.fetched, dedup):
+    skew = dedup.clock_skew_hours * 3600
+    if published is not None and range_problem(published, fetched=stored.fetched, clock_skew=skew):
         raw = raw or published.isoformat()
         published = None
     boilerplate = [

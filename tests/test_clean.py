@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from ingest.clean import (
     AD_MARKER,
     MAX_TAGS,
+    PLACEHOLDER,
     READ_ALSO,
     SHORTCODE,
     SOURCE_TRAILER,
@@ -28,7 +29,9 @@ from ingest.clean import (
     clean_title,
     looks_like_html,
 )
-from ingest.models import Cleaned
+from ingest.models import Cleaned, Removed
+from ingest.parse import parse_feed
+from ingest.settings import LimitSettings
 
 ROOT = Path(__file__).parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -557,16 +560,54 @@ def test_looks_like_html(text: str, expected: bool) -> None:
 # HOSTILE 23: caps and pathological HTML
 
 
-def test_html_is_cut_at_max_html_chars_before_parsing() -> None:
-    cleaned = clean_html("<p>" + "ا" * 100 + "</p><p>الذيل</p>", max_html_chars=60)
+def test_html_is_cut_at_max_html_chars_before_parsing_and_says_so() -> None:
+    html_text = "<p>" + "ا" * 100 + "</p><p>الذيل</p>"
+    cleaned = clean_html(html_text, limits=LimitSettings(max_html_chars=60))
 
     assert cleaned.paragraphs == ("ا" * 57,)
+    assert cleaned.warnings == (
+        "HTML cut to 60 of 119 characters (59 dropped; limits.max_html_chars)",
+    )
 
 
-def test_html_is_cut_at_max_tags() -> None:
+def test_html_is_cut_at_max_tags_and_says_so() -> None:
     cleaned = clean_html("<p>x</p>" * (MAX_TAGS // 2 + 1000))
 
     assert len(cleaned.paragraphs) == MAX_TAGS // 2
+    assert cleaned.warnings == (
+        "HTML cut at tag 50,000 of 52,000 (8,000 characters dropped; limits.max_html_tags)",
+    )
+
+
+def test_clean_any_passes_the_limits_on() -> None:
+    cleaned = clean_any("<p>x</p>" * 10, limits=LimitSettings(max_html_tags=4))
+
+    assert cleaned.paragraphs == ("x", "x")
+    assert "limits.max_html_tags" in cleaned.warnings[0]
+
+
+def test_html_within_the_caps_has_no_warning() -> None:
+    assert clean_any("<p>" + "ب" * 100_000 + "</p>").warnings == ()
+    assert clean_any("نص عادي\nسطر ثان").warnings == ()
+
+
+def test_a_2mb_paragraph_is_never_cut_silently() -> None:
+    # Through the parser's cap (500,000) and the cleaner's (1,000,000): each says what it cut.
+    paragraph = "ب" * 2_000_000
+    body = (
+        '<rss version="2.0"><channel><item><title>t</title><guid>big</guid>'
+        f"<description>&lt;p&gt;{paragraph}&lt;/p&gt;</description></item></channel></rss>"
+    ).encode()
+    feed = parse_feed(body, {}, url="u")
+    assert "description cut to 500,000 of 2,000,007 characters" in feed.warnings[0]
+    cleaned = clean_any(feed.entries[0].content)
+    assert cleaned.paragraphs == ("ب" * 499_997,)
+    assert cleaned.warnings == ()
+    direct = clean_any(f"<p>{paragraph}</p>")
+    assert direct.paragraphs == ("ب" * 999_997,)
+    assert direct.warnings == (
+        "HTML cut to 1,000,000 of 2,000,007 characters (1,000,007 dropped; limits.max_html_chars)",
+    )
 
 
 PATHOLOGICAL = r"""
@@ -632,6 +673,168 @@ def test_pathological_html_finishes_fast_and_bounded() -> None:
 
 
 # --------------------------------------------------------------------------------------
+# Character references (issue 11, finding 2): in HTML they reach us as text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "replaced"),
+    [
+        ("<p>a&#55357;&#56832;b</p>", "a\U0001f600b", 0),
+        ("<p>a&#xd83d;&#xde00;b</p>", "a\U0001f600b", 0),
+        ("<p>a&#xD800;b</p>", "a\ufffdb", 1),
+        ("<p>a&#56832;b</p>", "a\ufffdb", 1),
+        ("<p>a&#x110000;b</p>", "a\ufffdb", 1),
+        ("<p>a&#99999999999;b</p>", "a\ufffdb", 1),
+        ("<p>a&#0;b</p>", "a\ufffdb", 1),
+        ("<p>a&#x1F600;b &#65;</p>", "a\U0001f600b A", 0),
+        ("a &#55357;&#56832; &amp; &#xD800; b", "a \U0001f600 & \ufffd b", 1),  # plain text
+    ],
+)
+def test_character_references(text: str, expected: str, replaced: int) -> None:
+    cleaned = clean_any(text)
+
+    assert cleaned.paragraphs == (expected,)
+    if replaced:
+        assert cleaned.warnings == (
+            f"{replaced} character reference(s) to no character (a lone surrogate, beyond "
+            "U+10FFFF) replaced with U+FFFD",
+        )
+    else:
+        assert cleaned.warnings == ()
+
+
+def test_character_references_in_a_cdata_item_of_a_whole_feed() -> None:
+    feed = parse_feed((FIXTURES / "parse" / "bad_references.xml").read_bytes(), {}, url="u")
+    cdata = next(e for e in feed.entries if e.guid == "refs-4")
+    cleaned = clean_any(cdata.content)
+
+    assert cleaned.paragraphs == ("داخل CDATA تبقى المراجع نصا: \U0001f600 و\ufffd",)
+    assert len(cleaned.warnings) == 1 and cleaned.warnings[0].startswith("1 character")
+
+
+def test_a_title_with_escaped_references_is_one_clean_line() -> None:
+    assert clean_title("وجه &#55357;&#56832; و&#xD800;") == "وجه \U0001f600 و\ufffd"
+
+
+# --------------------------------------------------------------------------------------
+# Placeholders (issue 14, item 7): "details shortly" is an empty body
+
+
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        "التفاصيل بعد قليل..",
+        "التفاصيل بعد قليل.",
+        "التفاصيل بعد قليل...",
+        "التفاصيل بعد قليل…",
+        "التفاصيل بعد قليل",
+        "التَّفاصيلُ بعدَ قليلٍ..",
+        "التفاصيـل بعـد قليل..",
+        "التفاصيل لاحقا",
+        "التفاصيل لاحقاً.",
+        "تفاصيل أكثر بعد قليل",
+        "تفاصيل اكثر بعد قليل..",
+        "المزيد من التفاصيل قريبا",
+        "<p>التفاصيل بعد قليل..</p>",
+        "  التفاصيل بعد قليل..  ",
+    ],
+)
+def test_a_placeholder_body_is_an_empty_body(placeholder: str) -> None:
+    cleaned = clean_any(placeholder)
+
+    assert cleaned.paragraphs == ()
+    assert [(r.reason, r.position) for r in cleaned.removed] == [(PLACEHOLDER, 0)]
+    assert cleaned.removed[0].text == placeholder.removeprefix("<p>").removesuffix("</p>").strip()
+
+
+def test_a_placeholder_after_the_lead_goes_and_the_lead_stays() -> None:
+    cleaned = clean_any("<p>أعلنت الحكومة استقالتها.</p><p>التفاصيل بعد قليل..</p>")
+
+    assert cleaned.paragraphs == ("أعلنت الحكومة استقالتها.",)
+    assert cleaned.removed == (Removed(PLACEHOLDER, "التفاصيل بعد قليل..", 1),)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "التفاصيل بعد قليل من انعقاد الجلسة",
+        "وقال إن التفاصيل بعد قليل ستعلن",
+        "كشف المتحدث التفاصيل لاحقا في مؤتمر صحفي.",
+        "التفاصيل",
+        "بعد قليل",
+        "تفاصيل الخبر: ارتفاع الأسعار بعد قليل من القرار",
+    ],
+)
+def test_the_words_inside_a_sentence_stay(sentence: str) -> None:
+    assert clean_any(sentence).paragraphs == (sentence,)
+
+
+AL_JAZEERA_STYLE = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0">
+  <channel>
+    <title>نشرة عاجلة</title>
+    <link>https://breaking.example/</link>
+    <item>
+      <title>عاجل | مصادر: اتفاق على وقف إطلاق النار</title>
+      <link>https://breaking.example/news/1?traffic_source=rss</link>
+      <description>التفاصيل بعد قليل..</description>
+      <guid isPermaLink="false">https://breaking.example/news/1?traffic_source=rss</guid>
+      <pubDate>Sun, 15 Feb 2026 03:42:55 +0000</pubDate>
+    </item>
+    <item>
+      <title>وزير: المفاوضات مستمرة</title>
+      <link>https://breaking.example/news/2?traffic_source=rss</link>
+      <description>قال الوزير إن المفاوضات مستمرة وإن التفاصيل بعد قليل ستعلن رسميا.</description>
+      <guid isPermaLink="false">https://breaking.example/news/2?traffic_source=rss</guid>
+      <pubDate>Sun, 15 Feb 2026 03:16:28 +0000</pubDate>
+    </item>
+  </channel>
+</rss>
+"""
+
+
+def test_a_breaking_news_feed_item_with_only_the_placeholder_has_no_body() -> None:
+    feed = parse_feed(AL_JAZEERA_STYLE.encode(), {}, url="u")
+    breaking, story = (clean_any(entry.content) for entry in feed.entries)
+
+    assert breaking.paragraphs == ()
+    assert breaking.removed == (Removed(PLACEHOLDER, "التفاصيل بعد قليل..", 0),)
+    assert story.paragraphs == (
+        "قال الوزير إن المفاوضات مستمرة وإن التفاصيل بعد قليل ستعلن رسميا.",
+    )
+
+
+def test_the_real_al_jazeera_placeholder_is_an_empty_body() -> None:
+    path = SHARED / "feeds" / "al-jazeera.xml"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    feed = parse_feed(path.read_bytes(), {}, url="al-jazeera")
+    cleaned = [clean_any(entry.content) for entry in feed.entries]
+    placeholders = [c for c in cleaned if any(r.reason == PLACEHOLDER for r in c.removed)]
+
+    assert len(placeholders) == 1 and placeholders[0].paragraphs == ()
+    assert all(c.paragraphs for c in cleaned if c not in placeholders)
+
+
+@pytest.mark.corpus
+def test_the_placeholder_rule_removes_nothing_from_the_corpus() -> None:
+    path = SHARED / "corpus" / "ant-multisource.jsonl.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    checked = 0
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            body = record.get("body") or ""
+            cleaned = clean_text(body)
+            assert not any(r.reason == PLACEHOLDER for r in cleaned.removed), record["id"]
+            checked += 1
+            if checked == 5000:
+                break
+    assert checked == 5000
+
+
+# --------------------------------------------------------------------------------------
 # Real feeds and corpus (read from ../shared, skipped when absent)
 
 
@@ -651,12 +854,14 @@ def test_real_feed_descriptions_lose_their_trailers() -> None:
     for name, description in items:
         cleaned = clean_any(description)
         text = "\n".join(cleaned.paragraphs)
-        assert cleaned.paragraphs, name
+        # Al Jazeera's breaking-news placeholder is the one empty body (tested below).
+        assert cleaned.paragraphs or cleaned.removed[0].reason == PLACEHOLDER, name
         assert "appeared first on" not in text, (name, text)
         assert "[…]" not in text and "[...]" not in text, (name, text)
         reasons.update(r.reason for r in cleaned.removed)
     if any(name == "hespress.xml" for name, _ in items):
-        assert reasons == {SOURCE_TRAILER, TRUNCATION_MARKER}
+        assert reasons >= {SOURCE_TRAILER, TRUNCATION_MARKER}
+        assert reasons <= {SOURCE_TRAILER, TRUNCATION_MARKER, PLACEHOLDER}
 
 
 _READ_ALSO_AT_START = re.compile(r"^(?:[اإأ]قر[أا] (?:أيض|ايض|المزيد)|أيضا:)")
@@ -692,7 +897,8 @@ FUZZ_PIECES = [
     "<a href='https://x.example/a'>", "<a href='javascript:x'>", "</a>", "<script>", "</script>",
     "[ad_1]", "[caption id=1]", "[/caption]", "[embed]", "[/embed]", "[…]", "&amp;", "&lt;",
     "المصدر", "المصدر: وكالات", "اقرأ أيضا:", "اقرأ المزيد", " ", "\u00a0", "\u200c", "\u200b",
-    "\u200e", "\n", "ـ", "The post x appeared first on y.",
+    "\u200e", "\n", "ـ", "The post x appeared first on y.", "التفاصيل بعد قليل..",
+    "&#55357;&#56832;", "&#xD800;", "&#x110000;",
 ]  # fmt: skip
 
 

@@ -124,17 +124,22 @@ def test_values_are_converted() -> None:
 
 
 def test_example_config_documents_every_setting_with_its_default() -> None:
-    """Every key of [http], [dedup] and [daemon] appears in config/ingest.toml, set or commented
+    """Every key of [http], [dedup], [daemon] and [limits] appears in config/ingest.toml, set or commented
     out, with the value the code uses by default: the example never drifts from the code."""
     import dataclasses
     import re
     import tomllib
 
-    from ingest.settings import DaemonSettings, DedupSettings, HttpSettings
+    from ingest.settings import DaemonSettings, DedupSettings, HttpSettings, LimitSettings
 
     text = (ROOT / "config" / "ingest.toml").read_text(encoding="utf-8")
     sections = dict(re.findall(r"^\[(\w+)\]\n(.*?)(?=^\[)", text, re.S | re.M))
-    for name, cls in (("http", HttpSettings), ("dedup", DedupSettings), ("daemon", DaemonSettings)):
+    for name, cls in (
+        ("http", HttpSettings),
+        ("dedup", DedupSettings),
+        ("daemon", DaemonSettings),
+        ("limits", LimitSettings),
+    ):
         body = sections[name]
         defaults = cls()
         for field in dataclasses.fields(cls):
@@ -144,3 +149,23 @@ def test_example_config_documents_every_setting_with_its_default() -> None:
                 continue  # examples, not defaults
             value = tomllib.loads(f"v = {match.group(1)}")["v"]
             assert value == getattr(defaults, field.name), f"[{name}] {field.name}"
+
+
+def test_limits_are_read_and_checked() -> None:
+    settings = config.settings_from_mapping(
+        {"limits": {"max_items": 1000, "max_field_chars": 2_000_000}}, "c.toml"
+    )
+    assert settings.limits.max_items == 1000
+    assert settings.limits.max_field_chars == 2_000_000
+    assert settings.limits.max_title_chars == 2_000  # the default
+    with pytest.raises(ConfigError) as caught:
+        config.settings_from_mapping(
+            {"limits": {"max_items": 0, "max_author_chars": 70_000, "max_html_tags": "many"}},
+            "c.toml",
+        )
+    assert sorted(caught.value.problems) == [
+        "c.toml: limits.max_author_chars: must be at most 4096 (feedparser reads authors in "
+        "quadratic time), got 70000",
+        "c.toml: limits.max_html_tags: expected an integer, got string 'many'",
+        "c.toml: limits.max_items: must be at least 1, got 0",
+    ]

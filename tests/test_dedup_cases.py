@@ -124,7 +124,9 @@ def decide(paragraphs: tuple[str, ...], *candidates: object) -> str:
 
 
 def prepared(entry: Entry, learnt: frozenset[str] = frozenset()) -> Article:
-    return prepare(entry, FeedJob("https://scraper.example/feed", T0, DEFAULTS, learnt))
+    return prepare(entry, FeedJob("https://scraper.example/feed", T0, DEFAULTS, recurring=learnt))[
+        0
+    ]
 
 
 # ---------------------------------------------------------------- the seed article
