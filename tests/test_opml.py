@@ -45,7 +45,7 @@ def test_round_trip() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b'<!DOCTYPE x [<!ENTITY a "b">]><opml/>', "DOCTYPE"),
+        (b'<!DOCTYPE x [<!ENTITY a "b">]><opml/>', "DTD"),
         (b"<opml><body><outline", "not well-formed"),
         (b"<rss/>", "not <opml>"),
         (b'<opml><body><outline xmlUrl="javascript:alert(1)"/></body></opml>', "invalid xmlUrl"),
@@ -95,3 +95,48 @@ def test_export_names_every_feed() -> None:
     feeds = (FeedSettings("A & B", "https://a.example/rss?x=1&y=2"),)
     text = write_opml(feeds, "x", datetime(2026, 1, 1, tzinfo=UTC))
     assert 'xmlUrl="https://a.example/rss?x=1&amp;y=2"' in text
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        b"",
+        b"<!--" + b"x" * (1024 * 1024) + b"-->\n",  # issue 11, finding 9: past the first MiB
+        b"<?xml version='1.0'?>\n<?pi " + b"y" * (1024 * 1024 + 10) + b"?>\n",
+    ],
+    ids=["at-start", "after-1MiB-comment", "after-1MiB-processing-instruction"],
+)
+def test_a_dtd_anywhere_is_refused_and_nothing_is_expanded(prefix: bytes) -> None:
+    data = prefix + (
+        b'<!DOCTYPE opml [<!ENTITY e "EXPANDED">]>\n'
+        b'<opml version="2.0"><body><outline text="&e;" xmlUrl="https://a.example/rss"/>'
+        b"</body></opml>"
+    )
+    with pytest.raises(ConfigError, match="DTD") as caught:
+        read_opml(data, "subs.opml")
+    assert "EXPANDED" not in caught.value.message
+
+
+def test_a_dtd_without_entities_is_refused_too() -> None:
+    data = b'<?xml version="1.0"?>\n<!DOCTYPE opml SYSTEM "http://x.example/opml.dtd"><opml/>'
+    with pytest.raises(ConfigError, match="DTD"):
+        read_opml(data, "subs.opml")
+
+
+def test_import_of_an_opml_with_a_late_dtd_exits_2_and_adds_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "ingest.toml"
+    cfg.write_text("# mine\n", encoding="utf-8")
+    subs = tmp_path / "subs.opml"
+    subs.write_bytes(
+        b"<!--"
+        + b"x" * (1024 * 1024)
+        + b'-->\n<!DOCTYPE opml [<!ENTITY e "EXPANDED">]>\n'
+        + b'<opml version="2.0"><body><outline text="&e;" xmlUrl="https://a.example/rss"/>'
+        + b"</body></opml>"
+    )
+    code, text = run("--config", str(cfg), "opml", "import", str(subs))
+    assert code == 2 and "EXPANDED" not in text
+    assert "DTD" in capsys.readouterr().err
+    assert cfg.read_text(encoding="utf-8") == "# mine\n"
