@@ -35,7 +35,6 @@ from typing import TextIO
 from ingest import boilerplate, dedupe, fingerprint
 from ingest.models import Removed
 from ingest.settings import DedupSettings, Settings
-from ingest.store import open_store
 from ingest.store.base import Store, StoredArticle
 
 _CLEANER_REASONS = {
@@ -305,10 +304,18 @@ def _write(store: Store, pending: list[tuple[int, int, str]]) -> int:
 # -- the commands -----------------------------------------------------------------------
 
 
-def _open(settings: Settings) -> Store:
-    store = open_store(settings.db)
-    store.migrate()
-    return store
+def _open(settings: Settings, args: argparse.Namespace, *, write: bool) -> Store:
+    """The store: an existing one to read (``explain`` never creates one), or created and
+    migrated to write (``rebuild-fingerprints``); ``-v`` says which."""
+    from ingest import cli  # noqa: PLC0415 - the CLI imports this module
+
+    return cli.open_for_writing(settings, args) if write else cli.open_for_reading(settings, args)
+
+
+def _rule_once(lines: list[str]) -> list[str]:
+    """The lines with the rule in force said once, on its own line, not in the verdict too."""
+    rule = lines[-1].removeprefix("thresholds in force: ")
+    return [line.replace(f" ({rule})", "") for line in lines[:-1]] + lines[-1:]
 
 
 def cmd_explain(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -320,11 +327,11 @@ def cmd_explain(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
             texts = [Path(p).read_text(encoding="utf-8", errors="replace") for p in args.text]
         except OSError as exc:
             raise UsageError(f"{exc.filename}: cannot read: {exc.strerror}") from exc
-        lines = explain_texts(texts[0], texts[1], settings.dedup)
+        lines = _rule_once(explain_texts(texts[0], texts[1], settings.dedup))
     elif args.id is None:
         raise UsageError("explain needs an article ID (see `ingest export`) or --text A B")
     else:
-        store = _open(settings)
+        store = _open(settings, args, write=False)
         try:
             lines = explain_article(store, args.id, settings.dedup)
         except ArticleNotFound:
@@ -338,7 +345,7 @@ def cmd_explain(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
 
 def cmd_rebuild(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """``ingest rebuild-fingerprints [--all]``."""
-    store = _open(settings)
+    store = _open(settings, args, write=True)
     try:
         report = rebuild_fingerprints(store, everything=args.all)
     finally:
