@@ -291,9 +291,18 @@ def _log_level(args: argparse.Namespace, default: int) -> int:
     return logging.ERROR if args.quiet else default
 
 
-def _say_store(settings: Settings, args: argparse.Namespace | None, role: str = "") -> None:
+def store_label(url: str) -> str:
+    """Which store ``url`` names, fit to print: a SQLite file by its absolute path, any other
+    URL with its password masked."""
+    path = sqlite_path(url)
+    if path is None or path == ":memory:":
+        return redact_url(url)
+    return f"sqlite:///{Path(path).absolute()}"
+
+
+def _say_store(settings: Settings, args: argparse.Namespace | None) -> None:
     if args is not None and getattr(args, "verbose", False):
-        print(f"store{role}: {redact_url(settings.db)}", file=sys.stderr)
+        print(f"store: {store_label(settings.db)}", file=sys.stderr)
 
 
 def open_for_writing(settings: Settings, args: argparse.Namespace | None = None) -> Store:
@@ -841,8 +850,8 @@ def cmd_copy(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from ingest.store.copy import copy_store  # noqa: PLC0415
 
     if args.verbose:
-        print(f"store (from): {redact_url(args.source)}", file=sys.stderr)
-        print(f"store (to): {redact_url(args.target)}", file=sys.stderr)
+        print(f"store (from): {store_label(args.source)}", file=sys.stderr)
+        print(f"store (to): {store_label(args.target)}", file=sys.stderr)
     source = open_store(args.source, create=False)
     try:
         source.check_schema()

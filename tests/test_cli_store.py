@@ -245,3 +245,17 @@ def test_help_names_postgresql_and_the_exit_codes() -> None:
         ("3", "the store\ncannot be used"),
     ):
         assert f"{code} {meaning}" in codes
+
+
+def test_verbose_names_a_relative_store_by_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run("--db", "here.db", "fetch", str(FEED_A), "-v")[0] == 0
+    assert capsys.readouterr().err.splitlines()[0] == f"store: sqlite:///{tmp_path / 'here.db'}"
+    code, _ = run("copy", "--from", "here.db", "--to", "sqlite:///there.db", "-v")
+    assert code == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"store (from): sqlite:///{tmp_path / 'here.db'}",
+        f"store (to): sqlite:///{tmp_path / 'there.db'}",
+    ]
