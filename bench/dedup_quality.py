@@ -426,7 +426,8 @@ def run_pipeline(
                 cli.main(["fetch", "--json", *paths], environ=env, out=out)
                 elapsed += time.perf_counter() - started
                 runs += 1
-                outcomes = [json.loads(line) for line in out.getvalue().splitlines()]
+                lines = map(json.loads, out.getvalue().splitlines())
+                outcomes = [o for o in lines if "summary" not in o]  # the last line sums up
                 fetches += len(paths)
                 paths = [str(Path(o["url"][len("file://") :])) for o in outcomes if o["error"]]
                 if not paths:

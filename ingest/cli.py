@@ -1,35 +1,56 @@
-"""The command line: ``ingest [--config PATH] [--db URL] COMMAND ...``.
+"""The command line: ``ingest [--config PATH] [--db URL] [--log-level LEVEL | -q] COMMAND ...``.
 
-Exit codes: 0 success; 1 a feed (or a check) failed; 2 bad usage or configuration.
+Exit codes (``EXIT_*``): 0 success; 1 a feed (or a check) failed; 2 bad usage or
+configuration (a store file that is not ingest's included); 3 the store cannot be used.
 Every command's ``--help`` is written for a person, with an example.
+
+Commands that only read a store (``export``, ``feeds``, ``explain``) never create one; every
+command that opens a store says which with ``-v``. Output never ends in an encoding error: on
+a stdout that cannot show Arabic, JSON is written with ``\\u`` escapes and text with ``?``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import http.client
+import io
 import json
 import logging
 import os
 import sys
+import textwrap
+import time
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ingest import __version__, config, explain, upgrade
+from ingest import __version__, config, explain, logs, upgrade
 from ingest.errors import ConfigError, StoreError, UsageError
 from ingest.fetch import Fetcher
 from ingest.fingerprint import to_hex
 from ingest.limits import FetchLimits
 from ingest.models import Cleaned, FeedOutcome
+from ingest.netguard import redact_url
 from ingest.pipeline import Pipeline, Target, utcnow
 from ingest.prepare import clean_article
-from ingest.settings import Settings
+from ingest.settings import FeedSettings, Settings
 from ingest.store import open_store
-from ingest.store.base import Store, StoredArticle
+from ingest.store.base import FeedRow, Store, StoredArticle
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""A feed failed (``fetch``), or a check did (``healthcheck``)."""
+EXIT_USAGE = 2
+"""Bad usage or configuration; also a store file that is not ingest's, or whose directory is
+missing."""
+EXIT_STORE = 3
+"""The store cannot be used: missing (for a command that only reads), unreachable, locked,
+full, read-only, or its schema is not this version's."""
 
 EPILOG = """\
 examples:
@@ -39,9 +60,39 @@ examples:
   ingest export --since 2026-01-01 > articles.jsonl    dump stored articles as JSON Lines
 
 configuration: --config PATH or $INGEST_CONFIG (TOML, see config/ingest.toml);
-store: --db URL or $INGEST_DB (sqlite:///PATH or a path), else the file's [store] db,
-else ~/.local/share/ingest/ingest.db.
+store: --db URL or $INGEST_DB (sqlite:///PATH, a path, or postgresql://user@host/db),
+else the file's [store] db, else ~/.local/share/ingest/ingest.db.
+
+exit codes: 0 success; 1 a feed failed (fetch) or the daemon is not ready (healthcheck);
+2 bad usage or configuration (a store file of another application included); 3 the store
+cannot be used (missing, unreachable, locked, full, read-only, outdated schema).
 """
+
+LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def _logging_options(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """``--log-level`` and ``-q``, on the main parser and (unset unless given) on each command,
+    so they work before or after the command's name."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--log-level",
+        choices=list(LOG_LEVELS),
+        default=default,
+        help="log events of this level and above to stderr (default: warning; info for run)",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default if default is argparse.SUPPRESS else False,
+        help="errors only: no progress, no warnings (--log-level error)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,24 +105,39 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ingest {__version__}")
     parser.add_argument("--config", metavar="PATH", help="configuration file (env INGEST_CONFIG)")
     parser.add_argument(
-        "--db", metavar="URL", help="store: sqlite:///PATH or a path (env INGEST_DB)"
+        "--db",
+        metavar="URL",
+        help="store: sqlite:///PATH, a path, or postgresql://user@host/db (env INGEST_DB)",
     )
+    _logging_options(parser, default=None)
     # Not required here: main() says so itself, after naming any unknown option first.
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help_: str, example: str) -> argparse.ArgumentParser:
-        return sub.add_parser(
+    def command(
+        name: str, help_: str, example: str, *, store: bool = False, into: Any = sub
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = into.add_parser(
             name,
             help=help_,
-            description=help_,
+            description=textwrap.fill(help_, 79),
             epilog=f"example:\n  {example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        _logging_options(p, default=argparse.SUPPRESS)
+        if store:
+            p.add_argument(
+                "-v",
+                "--verbose",
+                action="store_true",
+                help="say which store is used (on stderr, password masked)",
+            )
+        return p
 
     p = command(
         "fetch",
         "Fetch feeds once and store their new articles.",
         "ingest fetch 'Al Jazeera' https://example.org/rss.xml ./saved-feed.xml",
+        store=True,
     )
     p.add_argument(
         "targets",
@@ -80,7 +146,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a configured feed's name, an http(s) URL or a local feed file; none: every "
         "configured feed",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object per feed")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print one JSON object per feed, then {"summary": {...}}',
+    )
 
     p = command(
         "clean",
@@ -94,13 +164,23 @@ def _parser() -> argparse.ArgumentParser:
         "export",
         "Print stored articles as JSON Lines.",
         "ingest export --duplicates --since 2026-11-01 --feed 'BBC Arabic'",
+        store=True,
     )
     p.add_argument("--duplicates", action="store_true", help="include near-duplicate link records")
     p.add_argument("--since", metavar="ISO-DATE", help="only articles published since this date")
-    p.add_argument("--feed", metavar="NAME", help="only this feed (a configured name or a URL)")
+    p.add_argument(
+        "--feed",
+        metavar="FEED",
+        help="only this feed: its configured or stored name, its URL (as `ingest feeds` or "
+        "`export` print it, or the one it moved from) or a local file fetched by path",
+    )
 
-    command("feeds", "List the configured feeds and their stored state.", "ingest feeds")
-    command("migrate", "Create the store or bring its schema up to date.", "ingest migrate")
+    command(
+        "feeds", "List the configured feeds and their stored state.", "ingest feeds", store=True
+    )
+    command(
+        "migrate", "Create the store or bring its schema up to date.", "ingest migrate", store=True
+    )
 
     p = command(
         "run",
@@ -127,6 +207,7 @@ def _parser() -> argparse.ArgumentParser:
         "copy",
         "Copy a whole store into a new one, e.g. from SQLite into PostgreSQL.",
         "ingest copy --from sqlite:///ingest.db --to postgresql://ingest@db.internal/ingest",
+        store=True,
     )
     p.add_argument("--from", dest="source", required=True, metavar="URL", help="the store to read")
     p.add_argument(
@@ -139,13 +220,26 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command(
         "opml",
-        "Import feeds from OPML into the configuration, or export them as OPML.",
-        "ingest --config config/ingest.toml opml import subscriptions.opml",
+        "Move feed lists between ingest and other feed readers: opml import, opml export.",
+        "ingest --config config/ingest.toml opml import subscriptions.opml --dry-run",
     )
-    p.add_argument("action", choices=["import", "export"])
-    p.add_argument("file", nargs="?", help="import: the OPML file (- for stdin)")
-    p.add_argument(
-        "--dry-run", action="store_true", help="import: show what would be added, change nothing"
+    dry_run_help = "show what would be added, change nothing"
+    p.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS, help=dry_run_help)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = command(
+        "import",
+        "Add the feeds of an OPML file to the configuration file named by --config (appended "
+        "as [[feeds]] tables, comments kept; feeds already configured by URL or name skipped).",
+        "ingest --config config/ingest.toml opml import subscriptions.opml --dry-run",
+        into=actions,
+    )
+    p.add_argument("file", metavar="FILE", help="the OPML file; - for stdin")
+    p.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS, help=dry_run_help)
+    command(
+        "export",
+        "Print the configured feeds as OPML 2.0 (local paths as file:// URLs).",
+        "ingest --config config/ingest.toml opml export > feeds.opml",
+        into=actions,
     )
 
     p = command(
@@ -153,6 +247,7 @@ def _parser() -> argparse.ArgumentParser:
         "Explain a stored article (what was removed and why, which story it duplicates or who "
         "else carried it), or compare two texts as the deduplication would.",
         "ingest explain 12\n  ingest explain --text first.txt second.txt",
+        store=True,
     )
     p.add_argument("id", nargs="?", type=int, help="a stored article's id (see ingest export)")
     p.add_argument("--text", nargs=2, metavar=("A", "B"), help="compare two text files instead")
@@ -161,6 +256,7 @@ def _parser() -> argparse.ArgumentParser:
         "rebuild-fingerprints",
         "Re-fingerprint stored articles made by another fingerprint version (after an upgrade).",
         "ingest rebuild-fingerprints",
+        store=True,
     )
     p.add_argument("--all", action="store_true", help="recompute every canonical article")
     return parser
@@ -173,10 +269,36 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
+def _shown(name_or_url: str | None) -> str | None:
+    """A feed's name or URL fit to print or export: a URL's credentials and secret-looking
+    query values masked (a feed named on the command line is named by its URL)."""
+    if name_or_url is None or "://" not in name_or_url:
+        return name_or_url
+    return redact_url(name_or_url)
+
+
+def _log_level(args: argparse.Namespace, default: int) -> int:
+    """The level ``--log-level`` or ``-q`` chose, else ``default``."""
+    if args.log_level:
+        return LOG_LEVELS[args.log_level]
+    return logging.ERROR if args.quiet else default
+
+
+def _verbose(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "verbose", False))
+
+
+def open_for_writing(settings: Settings, args: argparse.Namespace | None = None) -> Store:
+    return upgrade.open_for_writing(settings, verbose=args is not None and _verbose(args))
+
+
+def open_for_reading(settings: Settings, args: argparse.Namespace | None = None) -> Store:
+    return upgrade.open_for_reading(settings, verbose=args is not None and _verbose(args))
+
+
 def _open(settings: Settings) -> Store:
-    store = open_store(settings.db)
-    upgrade.migrate(store, settings.dedup)
-    return store
+    """The store for a command that only reads it (``status`` without a daemon)."""
+    return open_for_reading(settings)
 
 
 def resolve_targets(names: Sequence[str], settings: Settings) -> list[Target]:
@@ -199,16 +321,18 @@ def resolve_targets(names: Sequence[str], settings: Settings) -> list[Target]:
             targets.append(Target(name, Path(name).resolve().as_uri()))
         else:
             raise UsageError(
-                f"{name!r} is neither a configured feed, an http(s) URL nor an existing file"
+                f"{_shown(name)!r} is neither a configured feed, an http(s) URL nor an "
+                "existing file"
             )
     return targets
 
 
 def _outcome_line(o: FeedOutcome) -> str:
+    name = _shown(o.name)
     if o.status == "error":
-        return f"error      {o.name}: {o.error_code}: {o.error}"
+        return f"error      {name}: {o.error_code}: {o.error}"
     if o.status == "not_modified":
-        return f"unchanged  {o.name}: not modified (304)"
+        return f"unchanged  {name}: not modified (304)"
     parts = [
         f"new={o.new}",
         f"near-duplicates={o.duplicates}",
@@ -217,7 +341,7 @@ def _outcome_line(o: FeedOutcome) -> str:
     ]
     if o.updated:
         parts.append(f"updated={o.updated}")
-    line = f"ok         {o.name}: " + " ".join(parts)
+    line = f"ok         {name}: " + " ".join(parts)
     for warning in o.warnings:
         line += f"\n           warning: {warning}"
     return line
@@ -225,8 +349,8 @@ def _outcome_line(o: FeedOutcome) -> str:
 
 def _outcome_json(o: FeedOutcome) -> dict[str, Any]:
     return {
-        "feed": o.name,
-        "url": o.url,
+        "feed": _shown(o.name),
+        "url": redact_url(o.url),
         "status": o.status,
         "new": o.new,
         "near_duplicates": o.duplicates,
@@ -241,6 +365,63 @@ def _outcome_json(o: FeedOutcome) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class FetchSummary:
+    """The last line of ``ingest fetch``: feeds by outcome, items by verdict, time taken."""
+
+    feeds: int
+    ok: int
+    not_modified: int
+    failed: int
+    new: int
+    near_duplicates: int
+    exact_duplicates: int
+    unchanged: int
+    duration_ms: int
+
+    @classmethod
+    def of(cls, outcomes: Iterable[FeedOutcome], duration_s: float) -> FetchSummary:
+        done = list(outcomes)
+        return cls(
+            feeds=len(done),
+            ok=sum(o.status == "ok" for o in done),
+            not_modified=sum(o.status == "not_modified" for o in done),
+            failed=sum(o.status == "error" for o in done),
+            new=sum(o.new for o in done),
+            near_duplicates=sum(o.duplicates for o in done),
+            exact_duplicates=sum(o.exact for o in done),
+            unchanged=sum(o.unchanged for o in done),
+            duration_ms=round(duration_s * 1000),
+        )
+
+    def line(self) -> str:
+        return (
+            f"summary    {self.feeds} feed(s): ok={self.ok} not-modified={self.not_modified} "
+            f"failed={self.failed}; items: new={self.new} "
+            f"near-duplicates={self.near_duplicates} exact-duplicates={self.exact_duplicates} "
+            f"unchanged={self.unchanged}; {self.duration_ms / 1000:.1f} s"
+        )
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "summary": {
+                "feeds": self.feeds,
+                "ok": self.ok,
+                "not_modified": self.not_modified,
+                "failed": self.failed,
+                "new": self.new,
+                "near_duplicates": self.near_duplicates,
+                "exact_duplicates": self.exact_duplicates,
+                "unchanged": self.unchanged,
+                "duration_ms": self.duration_ms,
+            }
+        }
+
+
+PROGRESS_MIN_FEEDS = 4
+"""``fetch`` shows progress on stderr (a terminal) from this many feeds on."""
+
+
 async def _fetch_all(
     targets: Sequence[Target],
     settings: Settings,
@@ -249,10 +430,25 @@ async def _fetch_all(
     as_json: bool,
     *,
     clock: Callable[[], datetime] = utcnow,
+    progress: TextIO | None = None,
+    ensure_ascii: bool = False,
 ) -> list[FeedOutcome]:
-    progress = sys.stderr.isatty() and len(targets) > 3 and not as_json
-    outcomes: list[FeedOutcome] = []
+    """Fetch ``targets`` concurrently (within ``FetchLimits``); print each outcome in the order
+    of ``targets`` as soon as it and those before it are done; ``progress`` (a terminal) gets
+    a ``[done/total]`` line that the outcomes are printed over."""
     limits = FetchLimits(settings.http.max_connections, settings.http.per_host)
+    outcomes: list[FeedOutcome] = []
+    finished = 0
+
+    def show_progress(_: object = None) -> None:
+        if progress is not None:
+            progress.write(f"\r\x1b[K[{finished}/{len(targets)}] feeds fetched")
+            progress.flush()
+
+    def count(_: object) -> None:
+        nonlocal finished
+        finished += 1
+        show_progress()
 
     async with Fetcher(settings.http) as fetcher:
         pipeline = Pipeline(store, settings, fetcher, clock=clock)
@@ -261,33 +457,40 @@ async def _fetch_all(
             async with limits.slot(target.url):
                 return await pipeline.run(target)
 
+        tasks = [asyncio.ensure_future(one(t)) for t in targets]
+        for task in tasks:
+            task.add_done_callback(count)
+        show_progress()
         try:
-            for done in asyncio.as_completed([one(t) for t in targets]):
-                outcome = await done
+            for task in tasks:
+                outcome = await task
                 outcomes.append(outcome)
-                if progress:
-                    sys.stderr.write("\r\x1b[K")
                 text = (
-                    json.dumps(_outcome_json(outcome), ensure_ascii=False)
+                    json.dumps(_outcome_json(outcome), ensure_ascii=ensure_ascii)
                     if as_json
-                    else (_outcome_line(outcome))
+                    else _outcome_line(outcome)
                 )
+                if progress is not None:
+                    progress.write("\r\x1b[K")
+                    progress.flush()
                 print(text, file=out, flush=True)
-                if progress:
-                    sys.stderr.write(f"[{len(outcomes)}/{len(targets)}] feeds done")
-                    sys.stderr.flush()
+                show_progress()
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             pipeline.close()
-            if progress:
-                sys.stderr.write("\r\x1b[K")
+            if progress is not None:
+                progress.write("\r\x1b[K")
+                progress.flush()
     return outcomes
 
 
 def _article_json(a: StoredArticle) -> dict[str, Any]:
     return {
         "id": a.id,
-        "feed": a.feed_url,
-        "feed_name": a.feed_name,
+        "feed": redact_url(a.feed_url),
+        "feed_name": _shown(a.feed_name),
         "url": a.url,
         "guid": a.guid,
         "title": a.title,
@@ -303,6 +506,36 @@ def _article_json(a: StoredArticle) -> dict[str, Any]:
         "overlap": a.dup_overlap,
         "removed": [{"reason": r.reason, "text": r.text} for r in a.removed],
     }
+
+
+def _feed_url_for(text: str, settings: Settings, rows: Sequence[FeedRow]) -> str | None:
+    """The stored URL ``export --feed TEXT`` means, ``None`` for a configured feed not stored
+    yet. TEXT is a configured or stored name, a URL as configured, stored, moved from or as
+    printed (masked), or a local file as given to ``fetch``; anything else is a
+    ``UsageError``."""
+    configured = {f.name: f.url for f in settings.feeds}
+    wanted = {text}
+    if text in configured:
+        wanted.add(configured[text])
+    if "://" not in text and Path(text).exists():
+        wanted.add(Path(text).resolve().as_uri())
+
+    def names(row: FeedRow) -> set[str | None]:
+        urls = {row.url, row.origin_url}
+        return {row.name, _shown(row.name), *urls, *(_shown(u) for u in urls)}
+
+    matches = {row.url: row for row in rows if wanted & names(row)}
+    if len(matches) > 1:
+        found = ", ".join(sorted(str(_shown(r.name or r.url)) for r in matches.values()))
+        raise UsageError(f"export --feed {text!r} matches {len(matches)} feeds ({found}): name one")
+    if matches:
+        return next(iter(matches))
+    if text in configured or text in configured.values():
+        return None  # configured, never fetched: nothing stored
+    raise UsageError(
+        f"export --feed: no configured or stored feed is named {text!r} or has that URL "
+        "(`ingest feeds` lists them)"
+    )
 
 
 def _parse_since(text: str) -> datetime:
@@ -352,16 +585,35 @@ def _print_cleaned(cleaned: Cleaned, explain: bool, out: TextIO) -> None:
 # -- commands -----------------------------------------------------------------------------
 
 
+# -- commands -----------------------------------------------------------------------------
+
+
 def cmd_fetch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     targets = resolve_targets(args.targets, settings)
-    store = _open(settings)
+    store = open_for_writing(settings, args)
+    show = len(targets) >= PROGRESS_MIN_FEEDS and not args.quiet and sys.stderr.isatty()
+    started = time.monotonic()
     try:
         outcomes = asyncio.run(
-            _fetch_all(targets, settings, store, out, args.json, clock=args.clock)
+            _fetch_all(
+                targets,
+                settings,
+                store,
+                out,
+                args.json,
+                clock=args.clock,
+                progress=sys.stderr if show else None,
+                ensure_ascii=args.ascii_json,
+            )
         )
     finally:
         store.close()
-    return 1 if any(o.status == "error" for o in outcomes) else 0
+    summary = FetchSummary.of(outcomes, time.monotonic() - started)
+    if args.json:
+        print(json.dumps(summary.json()), file=out)
+    else:
+        print(summary.line(), file=out)
+    return EXIT_FAILED if summary.failed else EXIT_OK
 
 
 def cmd_clean(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -377,36 +629,42 @@ def cmd_clean(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 def cmd_export(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     since = _parse_since(args.since) if args.since is not None else None
-    feed_url = None
-    if args.feed:
-        configured = {f.name: f.url for f in settings.feeds}
-        feed_url = configured.get(args.feed, args.feed)
-    store = _open(settings)
+    store = open_for_reading(settings, args)
     try:
+        feed_url = None
+        if args.feed is not None:
+            feed_url = _feed_url_for(args.feed, settings, store.feeds())
+            if feed_url is None:
+                return 0  # a configured feed with nothing stored yet
         for article in store.articles(since=since, feed_url=feed_url, duplicates=args.duplicates):
-            out.write(json.dumps(_article_json(article), ensure_ascii=False) + "\n")
+            data = _article_json(article)
+            out.write(json.dumps(data, ensure_ascii=args.ascii_json) + "\n")
     finally:
         store.close()
     return 0
 
 
 def cmd_feeds(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    store = _open(settings)
+    store = open_for_reading(settings, args)
     try:
         stored = {row.url: row for row in store.feeds()}
     finally:
         store.close()
-    rows: list[tuple[str, str, Any]] = [
-        (f.name, f.url, stored.pop(f.url, None)) for f in settings.feeds
-    ]
+    rows: list[tuple[str, str, Any]] = []
+    for f in settings.feeds:
+        # A feed that moved is stored under its new URL, with the configured one as origin.
+        key = next((u for u, r in stored.items() if f.url in (u, r.origin_url)), f.url)
+        rows.append((f.name, f.url, stored.pop(key, None)))
     rows += [(row.name or row.url, row.url, row) for row in stored.values()]
     if not rows:
         print("no feeds configured or stored", file=out)
     for name, url, row in rows:
-        print(f"{name}\n  url: {url}", file=out)
+        print(f"{_shown(name)}\n  url: {redact_url(url)}", file=out)
         if row is None:
             print("  never fetched", file=out)
             continue
+        if row.url != url:
+            print(f"  moved to: {redact_url(row.url)}", file=out)
         state = row.last_status or "never fetched"
         if row.error_code:
             state += f" ({row.error_code}: {row.error})"
@@ -425,12 +683,12 @@ def cmd_feeds(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    store = open_store(settings.db)
+    store = open_for_writing(settings, args)
     try:
-        version = upgrade.migrate(store, settings.dedup)
+        version = store.schema_version()
     finally:
         store.close()
-    print(f"{store.url}: schema version {version}", file=out)
+    print(f"{redact_url(store.url)}: schema version {version}", file=out)
     return 0
 
 
@@ -440,7 +698,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
     logs.setup(
         "json" if args.log_json else settings.daemon.log_format,
-        logging.DEBUG if args.verbose else logging.INFO,
+        _log_level(args, logging.DEBUG if args.verbose else logging.INFO),
     )
     store = open_store(settings.db)
     try:
@@ -547,6 +805,9 @@ def cmd_healthcheck(args: argparse.Namespace, settings: Settings, out: TextIO) -
 def cmd_copy(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from ingest.store.copy import copy_store  # noqa: PLC0415
 
+    if args.verbose:
+        print(f"store (from): {upgrade.store_label(args.source)}", file=sys.stderr)
+        print(f"store (to): {upgrade.store_label(args.target)}", file=sys.stderr)
     source = open_store(args.source, create=False)
     try:
         source.check_schema()
@@ -560,20 +821,39 @@ def cmd_copy(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         source.close()
     print(
         f"copied {report.feeds} feeds, {report.articles} articles and {report.links} link "
-        f"records from {source.url} to {target.url}",
+        f"records from {redact_url(source.url)} to {redact_url(target.url)}",
         file=out,
     )
     return 0
+
+
+def _opml_feeds(settings: Settings) -> list[FeedSettings]:
+    """The configured feeds as another reader can use them: a local path as a ``file://``
+    URL, credentials masked (a warning names each feed that had some)."""
+    feeds = []
+    for feed in settings.feeds:
+        url = feed.url
+        if "://" not in url:
+            url = Path(url).expanduser().resolve().as_uri()
+        shown = redact_url(url)
+        if shown != url:
+            print(
+                f"ingest: warning: {feed.name}: credentials masked in the OPML "
+                "(copy them from the configuration)",
+                file=sys.stderr,
+            )
+        feeds.append(FeedSettings(name=feed.name, url=shown))
+    return feeds
 
 
 def cmd_opml(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from ingest import opml  # noqa: PLC0415
 
     if args.action == "export":
-        print(opml.write_opml(settings.feeds, "ingest feeds", datetime.now(UTC)), file=out, end="")
+        text = opml.write_opml(_opml_feeds(settings), "ingest feeds", datetime.now(UTC))
+        print(text, file=out, end="")
         return 0
-    if not args.file:
-        raise UsageError("opml import needs a FILE (or - for stdin)")
+    dry_run = getattr(args, "dry_run", False)
     if not settings.source or settings.source.startswith("<"):
         raise UsageError("opml import writes into the configuration: give --config PATH")
     if args.file == "-":
@@ -584,16 +864,16 @@ def cmd_opml(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     incoming = opml.read_opml(data, args.file)
     add, skip = opml.new_feeds(settings.feeds, incoming)
     for feed in skip:
-        print(f"skip  {feed.name} ({feed.url}): already configured", file=out)
+        print(f"skip  {feed.name} ({redact_url(feed.url)}): already configured", file=out)
     for feed in add:
-        print(f"add   {feed.name} ({feed.url})", file=out)
-    if add and not args.dry_run:
+        print(f"add   {feed.name} ({redact_url(feed.url)})", file=out)
+    if add and not dry_run:
         path = Path(settings.source)
         text = path.read_text(encoding="utf-8")
         updated = text + ("" if text.endswith("\n") else "\n") + opml.toml_feeds(add)
         config.settings_from_mapping(tomllib.loads(updated), settings.source)  # still valid?
         path.write_text(updated, encoding="utf-8")
-    verb = "would add" if args.dry_run else "added"
+    verb = "would add" if dry_run else "added"
     print(f"{verb} {len(add)} feed(s), skipped {len(skip)}", file=out)
     return 0
 
@@ -614,6 +894,35 @@ COMMANDS = {
 }
 
 
+def _utf(encoding: str | None) -> bool:
+    try:
+        return codecs.lookup(encoding or "ascii").name.startswith("utf")
+    except LookupError:
+        return False
+
+
+def _guard_stdout(stream: TextIO, quiet: bool) -> bool:
+    """Make ``stream`` (the real stdout) unable to fail on a character it cannot encode:
+    ``?`` instead. True when it is not a UTF encoding (JSON is then written with ``\\u``
+    escapes, which lose nothing); a warning when it cannot even show Arabic."""
+    encoding = getattr(stream, "encoding", None)
+    if _utf(encoding):
+        return False
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(errors="replace")
+    try:
+        "\u0627".encode(encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        if not quiet:
+            print(
+                f"ingest: warning: stdout's encoding ({encoding}) cannot show Arabic: text is "
+                "written with ? in its place, JSON with \\u escapes (set PYTHONIOENCODING=utf-8 "
+                "or a UTF-8 locale)",
+                file=sys.stderr,
+            )
+    return True
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -624,26 +933,29 @@ def main(
     """Run the CLI; return the exit code (``python -m ingest`` and the ``ingest`` script).
 
     ``clock`` is the time the one-shot commands see (benchmarks replay simulated days)."""
-    out = out or sys.stdout
     env = os.environ if environ is None else environ
     parser = _parser()
     args = parser.parse_args(argv)
     args.clock = clock
     if args.command is None:
         parser.error(f"a COMMAND is required: {', '.join(COMMANDS)}")
+    # One-shot commands log warnings and above unless told otherwise; `run` sets its own.
+    logs.setup("text", _log_level(args, logging.WARNING))
+    args.ascii_json = _guard_stdout(sys.stdout, args.quiet) if out is None else False
+    out = out or sys.stdout
     try:
         settings = config.resolve(args.config, args.db, env)
         return COMMANDS[args.command](args, settings, out)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"ingest: configuration error: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except UsageError as exc:
         print(f"ingest: {exc.message}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except StoreError as exc:
         print(f"ingest: store error ({exc.code}): {exc.message}", file=sys.stderr)
-        return 1
+        return EXIT_STORE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.errors import ConfigError
+from ingest.netguard import redact_url
 from ingest.settings import (
     MAX_AUTHOR_CHARS_CEILING,
     DaemonSettings,
@@ -150,8 +151,63 @@ def _positive(kwargs: Mapping[str, Any], section: str, problems: _Problems) -> N
             problems.add(f"{section}.{key}", f"must not be negative, got {value}")
 
 
+MAX_HEADER_VALUE = 1024
+"""The longest configured value sent as an HTTP header (``http.user_agent``; the credentials
+of a proxy URL): servers refuse header blocks over about 8 KiB, and every fetch would fail."""
+
+MAX_URL_LENGTH = 8192
+"""The longest feed or proxy URL accepted: its path goes into the request line and its
+credentials into a header, which servers bound to about 8 KiB."""
+
+
+def check_header_value(value: str) -> str | None:
+    """Return why ``value`` cannot be sent as an HTTP header value, or ``None``."""
+    if not value.strip():
+        return "must not be empty"
+    if len(value) > MAX_HEADER_VALUE:
+        return (
+            f"is {len(value)} characters long; an HTTP header value must be at most "
+            f"{MAX_HEADER_VALUE}"
+        )
+    for position, char in enumerate(value):
+        if not " " <= char <= "~":
+            return (
+                f"must be printable ASCII on one line (it is sent as an HTTP header): "
+                f"{char!r} at position {position}"
+            )
+    return None
+
+
+def check_proxy(url: str) -> str | None:
+    """Return why ``url`` is not a usable proxy URL, or ``None``; never shows credentials."""
+    shown = redact_url(url)
+    if len(url) > MAX_URL_LENGTH:
+        return f"is {len(url)} characters long, more than {MAX_URL_LENGTH}"
+    if any(not " " < char <= "~" for char in url):
+        return f"{shown!r}: a space, a control or a non-ASCII character in the URL"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        return f"{shown!r} is not a URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"{shown!r}: only http:// and https:// proxies are supported"
+    if not host:
+        return f"{shown!r}: a proxy URL needs a host"
+    userinfo = parts.netloc.rpartition("@")[0]
+    if len(userinfo) > MAX_HEADER_VALUE:
+        return (
+            f"{shown!r}: its credentials are {len(userinfo)} characters long, more than "
+            f"{MAX_HEADER_VALUE} (they are sent as an HTTP header)"
+        )
+    return None
+
+
 def check_feed_url(url: str) -> str | None:
     """Return why ``url`` is not a valid feed target, or ``None`` when it is."""
+    if len(url) > MAX_URL_LENGTH:
+        return f"{len(url)} characters long, more than {MAX_URL_LENGTH}"
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
@@ -198,7 +254,8 @@ def _feeds(value: object, problems: _Problems) -> tuple[FeedSettings, ...]:
         if isinstance(url, str):
             why = check_feed_url(url)
             if why:
-                problems.add(f"{where}.url", f"invalid URL {url!r}: {why}")
+                shown = redact_url(url) if len(url) <= 200 else f"{redact_url(url[:200])}..."
+                problems.add(f"{where}.url", f"invalid URL {shown!r}: {why}")
         _positive(kwargs, where, problems)
         if isinstance(name, str) and isinstance(url, str):
             feeds.append(FeedSettings(**kwargs))
@@ -292,8 +349,11 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> 
         if http_kwargs.get(key) == 0:
             problems.add(f"http.{key}", "must be greater than zero")
     agent = http_kwargs.get("user_agent")
-    if isinstance(agent, str) and (not agent.isprintable() or not agent.strip()):
-        problems.add("http.user_agent", "must be printable text on one line")
+    if isinstance(agent, str) and (why := check_header_value(agent)):
+        problems.add("http.user_agent", why)
+    proxy = http_kwargs.get("proxy")
+    if isinstance(proxy, str) and (why := check_proxy(proxy)):
+        problems.add("http.proxy", why)
     dedup_kwargs = _section(DedupSettings, data.get("dedup"), "dedup", problems)
     _positive(dedup_kwargs, "dedup", problems)
     for key in ("paragraph_min_overlap", "article_min_overlap"):

@@ -32,7 +32,6 @@ from ingest.errors import UsageError
 from ingest.fingerprint import Para
 from ingest.models import PARAGRAPH_RULE_REASONS, Reason, Removed, Rule
 from ingest.settings import DedupSettings, Settings
-from ingest.store import open_store
 from ingest.store.base import Store, StoredArticle
 
 _CLEANER_REASONS: dict[str, str] = {
@@ -271,12 +270,11 @@ def _rule(paras_a: tuple[Para, ...], paras_b: tuple[Para, ...], settings: DedupS
 # -- the commands -----------------------------------------------------------------------
 
 
-def _open(settings: Settings) -> Store:
-    from ingest import upgrade  # noqa: PLC0415 - the store's upgrade, for one command
+def _open(settings: Settings, args: argparse.Namespace) -> Store:
+    """The existing store (``explain`` never creates one); ``-v`` says which."""
+    from ingest import upgrade  # noqa: PLC0415 - opening a store, for one command
 
-    store = open_store(settings.db)
-    upgrade.migrate(store, settings.dedup)
-    return store
+    return upgrade.open_for_reading(settings, verbose=bool(getattr(args, "verbose", False)))
 
 
 def cmd_explain(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -290,7 +288,7 @@ def cmd_explain(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     elif args.id is None:
         raise UsageError("explain needs an article ID (see `ingest export`) or --text A B")
     else:
-        store = _open(settings)
+        store = _open(settings, args)
         try:
             lines = explain_article(store, args.id, settings.dedup)
         except ArticleNotFound:

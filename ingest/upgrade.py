@@ -1,4 +1,9 @@
-"""Bring stored rows up to this version: ``ingest migrate`` and ``ingest rebuild-fingerprints``.
+"""Open stores and bring them up to this version: ``ingest migrate``, ``rebuild-fingerprints``.
+
+Every command opens its store here: ``open_for_writing`` creates a missing store and migrates
+it (``fetch``, ``migrate``, ``copy``'s destination ...); ``open_for_reading`` never creates nor
+migrates one (``export``, ``feeds``, ``explain``, ``status`` ...): a missing store is an error
+naming it and how to choose one.
 
 The schema migrations (``store/*``) change tables; some changes also need values only Python
 can compute from the stored text, and so does a new fingerprint version::
@@ -25,16 +30,20 @@ are unchanged).
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 from ingest import fingerprint
 from ingest.dates import range_problem
+from ingest.errors import StoreError
 from ingest.fingerprint import FINGERPRINT_VERSION
 from ingest.models import Article, Reason
+from ingest.netguard import redact_url
 from ingest.prepare import dedup_time
 from ingest.settings import DedupSettings, Settings
-from ingest.store import open_store
+from ingest.store import open_store, sqlite_path
 from ingest.store.base import Store, StoredArticle
 
 BATCH = 500
@@ -114,17 +123,65 @@ def migrate(store: Store, dedup: DedupSettings) -> int:
     return version
 
 
-def cmd_rebuild(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    """``ingest rebuild-fingerprints [--all]``."""
+def store_label(url: str) -> str:
+    """Which store ``url`` names, fit to print: a SQLite file by its absolute path, any other
+    URL with its password masked."""
+    path = sqlite_path(url)
+    if path is None or path == ":memory:":
+        return redact_url(url)
+    return f"sqlite:///{Path(path).absolute()}"
+
+
+def _say_store(settings: Settings, verbose: bool) -> None:
+    if verbose:
+        print(f"store: {store_label(settings.db)}", file=sys.stderr)
+
+
+def open_for_writing(settings: Settings, *, verbose: bool = False) -> Store:
+    """The store of ``settings``, created if missing and migrated (``fetch``, ``migrate`` ...)."""
+    _say_store(settings, verbose)
     store = open_store(settings.db)
     try:
-        store.migrate()
+        migrate(store, settings.dedup)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def open_for_reading(settings: Settings, *, verbose: bool = False) -> Store:
+    """The existing store of ``settings``, for a command that only reads: never created or
+    migrated. A missing store is a ``StoreError`` naming it and how to choose one."""
+    _say_store(settings, verbose)
+    try:
+        store = open_store(settings.db, create=False)
+    except StoreError as exc:
+        if exc.code != "db_missing":
+            raise
+        where = sqlite_path(settings.db) or redact_url(settings.db)
+        raise StoreError(
+            f"no store at {where}: name one with --db URL, INGEST_DB or [store] db in the "
+            "configuration (`ingest fetch` or `ingest migrate` creates it)",
+            code="db_missing",
+        ) from exc
+    try:
+        store.check_schema()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def cmd_rebuild(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """``ingest rebuild-fingerprints [--all]``."""
+    store = open_for_writing(settings, verbose=bool(getattr(args, "verbose", False)))
+    try:
         report = refresh(store, settings.dedup, everything=args.all)
     finally:
         store.close()
     print(
-        f"{store.url}: {report.refreshed} of {report.checked} article(s) re-fingerprinted"
-        f" (version {FINGERPRINT_VERSION})",
+        f"{redact_url(store.url)}: {report.refreshed} of {report.checked} article(s)"
+        f" re-fingerprinted (version {FINGERPRINT_VERSION})",
         file=out,
     )
     return 0

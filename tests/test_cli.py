@@ -136,7 +136,9 @@ def test_fetch_json_and_failure_exit_code(tmp_path: Path) -> None:
     broken.write_text("<html><body>not a feed</body></html>", encoding="utf-8")
     code, text = run("--db", str(db), "fetch", "--json", str(FEED_A), str(broken))
     assert code == 1
-    by_url = {o["url"]: o for o in map(json.loads, text.splitlines())}
+    *outcomes, summary = map(json.loads, text.splitlines())
+    assert summary["summary"]["failed"] == 1 and summary["summary"]["ok"] == 1
+    by_url = {o["url"]: o for o in outcomes}
     assert by_url[FEED_A.resolve().as_uri()]["status"] == "ok"
     assert by_url[FEED_A.resolve().as_uri()]["new"] == 1
     failed = by_url[broken.resolve().as_uri()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,69 @@ def test_limits_are_read_and_checked() -> None:
         "c.toml: limits.max_html_tags: expected an integer, got string 'many'",
         "c.toml: limits.max_items: must be at least 1, got 0",
     ]
+
+
+# -- issue 11, finding 13: values that end in an HTTP header --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("agent", "says"),
+    [
+        ("x" * 10_000_000, "is 10000000 characters long; an HTTP header value must be at most"),
+        ("ingest\r\nX-Injected: 1", "must be printable ASCII on one line"),
+        ("ingest\x00", "must be printable ASCII on one line"),
+        ("ingest\tbot", "must be printable ASCII on one line"),
+        ("مجمّع الأخبار", "must be printable ASCII on one line"),  # httpx sends headers as ASCII
+        ("   ", "must not be empty"),
+    ],
+    ids=["10-MB", "CR-LF", "NUL", "tab", "non-ASCII", "blank"],
+)
+def test_user_agent_is_bounded_as_a_header_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], agent: str, says: str
+) -> None:
+    path = tmp_path / "c.toml"
+    # A JSON string is a TOML basic string (\r, \n, \t, \u0000 escapes alike).
+    path.write_text(f"[http]\nuser_agent = {json.dumps(agent, ensure_ascii=False)}\n", "utf-8")
+    assert main(["--config", str(path), "feeds"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: http.user_agent: {says}" in err
+    assert len(err) < 1000  # the value itself is not echoed back
+
+
+def test_a_long_plain_user_agent_is_fine() -> None:
+    agent = "ingest/0.1 (+https://example.org/about; contact: ops@example.org) " * 10
+    settings = config.settings_from_mapping({"http": {"user_agent": agent.strip()}})
+    assert settings.http.user_agent == agent.strip()
+
+
+@pytest.mark.parametrize(
+    ("proxy", "says"),
+    [
+        ("http://u:" + "p" * 5000 + "@proxy.internal:3128", "credentials are 5002 characters"),
+        ("http://proxy.internal:3128/" + "x" * 9000, "more than 8192"),
+        ("http://u:p@proxy.internal:3128\r\nX: 1", "a control or a non-ASCII character"),
+        ("socks5://u:p@proxy.internal:1080", "only http:// and https:// proxies"),
+        ("http://:3128", "needs a host"),
+        ("http://proxy.internal:port", "is not a URL"),
+    ],
+    ids=["long-credentials", "long-url", "CR-LF", "socks", "no-host", "bad-port"],
+)
+def test_proxy_url_is_checked_without_showing_its_credentials(proxy: str, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.settings_from_mapping({"http": {"proxy": proxy}}, "c.toml")
+    (problem,) = caught.value.problems
+    assert problem.startswith("c.toml: http.proxy: ") and says in problem
+    assert "u:p@" not in problem and "ppppp" not in problem
+
+
+def test_feed_urls_are_bounded_and_their_credentials_not_echoed() -> None:
+    feeds = [
+        {"name": "long", "url": "https://a.example/" + "x" * 9000},
+        {"name": "private", "url": "https://me:s3cret@[::1/rss"},
+    ]
+    with pytest.raises(ConfigError) as caught:
+        config.settings_from_mapping({"feeds": feeds}, "c.toml")
+    text = "\n".join(caught.value.problems)
+    assert "feeds[0].url: invalid URL" in text and "more than 8192" in text
+    assert "feeds[1].url: invalid URL 'https://***@" in text and "s3cret" not in text
+    assert len(text) < 1000

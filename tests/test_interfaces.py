@@ -1,7 +1,7 @@
 """Bad input on the command line and in configuration: a clear message, never a traceback.
 
-Usage and configuration mistakes exit with 2 and a message naming what is wrong; a store that
-cannot be used exits with 1 and says why. Every case runs ``python -m ingest ARGS``: the whole
+Usage and configuration mistakes exit with 2 and a message naming what is wrong (a file that is
+not an ingest store included); a store that cannot be used exits with 3 and says why. Every case runs ``python -m ingest ARGS``: the whole
 table in one subprocess that runs the ``ingest`` module as ``__main__`` once per case (an
 interpreter start costs more than most cases, and the machine is shared), and a few cases
 again each in its own ``python -m ingest`` process, to prove the real entry point.
@@ -119,9 +119,9 @@ CASES: dict[str, Case] = {
         ("--db", "postgresql://[::1/db", "export"), 2, "invalid database URL"
     ),
     "--db has another scheme": Case(("--db", "mysql://x/y", "export"), 2, "unsupported"),
-    "--db is not a database": Case(("--db", "{garbage}", "export"), 1, "not a database"),
+    "--db is not a database": Case(("--db", "{garbage}", "export"), 2, "not a SQLite database"),
     "copy from nothing": Case(
-        ("copy", "--from", "{root}/nope.db", "--to", "{root}/to.db"), 1, "no such database"
+        ("copy", "--from", "{root}/nope.db", "--to", "{root}/to.db"), 3, "no such database"
     ),
     # OPML
     "OPML missing": Case(("--config", "{ok}", "opml", "import", "{root}/nope"), 2, "no such file"),
@@ -133,7 +133,7 @@ CASES: dict[str, Case] = {
         ("--config", "{ok}", "opml", "import", "{opml_bad_url}"), 2, "invalid xmlUrl"
     ),
     "OPML with an entity": Case(
-        ("--config", "{ok}", "opml", "import", "{opml_xxe}", "--dry-run"), 2, "DOCTYPE"
+        ("--config", "{ok}", "opml", "import", "{opml_xxe}", "--dry-run"), 2, "DTD"
     ),
     "OPML import without a config": Case(("opml", "import", "{opml_xxe}"), 2, "--config"),
 }

@@ -25,6 +25,7 @@ OWNERS = {
     "apscheduler": "daemon.py",
     "prometheus_client": "metrics.py",
     "psycopg": "store/postgres.py",
+    "defusedxml": "opml.py",
 }
 
 

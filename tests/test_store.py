@@ -74,6 +74,7 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of a new, empty store of each backend."""
     if request.param == "sqlite":
+        (tmp_path / "sub").mkdir()  # a store's directory must exist (issue 11, finding 5)
         return f"sqlite:///{tmp_path / 'sub' / 'ingest.db'}"
     return str(request.getfixturevalue("pg_url"))
 
@@ -124,6 +125,7 @@ def test_sqlite_urls() -> None:
 
 def test_file_is_created_in_wal_mode_and_migrations_are_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "new" / "dir" / "x.db"
+    path.parent.mkdir(parents=True)  # only the default location's directory is made for us
     s = open_store(str(path))
     with pytest.raises(SchemaError, match="run `ingest --db"):
         s.check_schema()

@@ -235,10 +235,12 @@ class SQLiteStore(CoreStore):
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
-        if create and self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        elif self.path != ":memory:" and not Path(self.path).exists():
-            raise StoreError(f"{self.path}: no such database", code="db_open")
+        # No directory is made here: open_store decides where a store may be created.
+        if self.path != ":memory:" and not Path(self.path).exists():
+            if not create:
+                raise StoreError(f"{self.path}: no such database", code="db_missing")
+            if not Path(self.path).parent.is_dir():
+                raise StoreError(f"{Path(self.path).parent}: no such directory", code="db_open")
         self._lock = threading.RLock()
         try:
             self._conn = _connect(self.path)
