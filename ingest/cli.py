@@ -25,7 +25,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -40,7 +40,7 @@ from ingest.pipeline import Pipeline, Target, utcnow
 from ingest.prepare import clean_article
 from ingest.settings import FeedSettings, Settings
 from ingest.store import open_store
-from ingest.store.base import FeedRow, Store, StoredArticle
+from ingest.store.base import FeedRow, Removal, Store, StoredArticle
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -175,9 +175,39 @@ def _parser() -> argparse.ArgumentParser:
         "`export` print it, or the one it moved from) or a local file fetched by path",
     )
 
-    command(
-        "feeds", "List the configured feeds and their stored state.", "ingest feeds", store=True
+    p = command(
+        "feeds",
+        "List the configured feeds and their stored state; `feeds remove NAME` forgets one.",
+        "ingest feeds\n  ingest feeds remove 'Old Outlet' --keep-articles",
+        store=True,
     )
+    feed_actions = p.add_subparsers(dest="feeds_action", metavar="ACTION")
+    p = command(
+        "remove",
+        "Remove a feed from the store: its state (validators, schedule, errors) goes, and its "
+        "articles too unless --keep-articles (then they stay readable and searchable, marked "
+        "as from a removed feed). A story's canonical article that other feeds' copies link "
+        "to is kept while they exist. Remove the feed from the configuration too, or the next "
+        "fetch brings it back.",
+        "ingest feeds remove 'Old Outlet' --dry-run",
+        into=feed_actions,
+        store=True,
+    )
+    p.add_argument("feed", metavar="FEED", help="its name or URL, as `ingest feeds` prints it")
+    p.add_argument("--keep-articles", action="store_true", help="keep the feed's articles")
+    p.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
+
+    p = command(
+        "prune",
+        "Remove articles published more than DAYS ago (fetched, for undated ones), with their "
+        "link records and search rows. A story's canonical article that a newer copy links to "
+        "is kept. DAYS may not be shorter than [dedup] window_days. The daemon does this once "
+        "a day when [store] retention_days is set.",
+        "ingest prune --older-than 90 --dry-run",
+        store=True,
+    )
+    p.add_argument("--older-than", type=float, required=True, metavar="DAYS", help="days")
+    p.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
     command(
         "migrate", "Create the store or bring its schema up to date.", "ingest migrate", store=True
     )
@@ -505,10 +535,13 @@ def _article_json(a: StoredArticle) -> dict[str, Any]:
         "distance": a.dup_distance,
         "overlap": a.dup_overlap,
         "removed": [{"reason": r.reason, "text": r.text} for r in a.removed],
+        "feed_removed": a.feed_removed,
     }
 
 
-def _feed_url_for(text: str, settings: Settings, rows: Sequence[FeedRow]) -> str | None:
+def _feed_url_for(
+    text: str, settings: Settings, rows: Sequence[FeedRow], *, what: str = "export --feed"
+) -> str | None:
     """The stored URL ``export --feed TEXT`` means, ``None`` for a configured feed not stored
     yet. TEXT is a configured or stored name, a URL as configured, stored, moved from or as
     printed (masked), or a local file as given to ``fetch``; anything else is a
@@ -527,13 +560,13 @@ def _feed_url_for(text: str, settings: Settings, rows: Sequence[FeedRow]) -> str
     matches = {row.url: row for row in rows if wanted & names(row)}
     if len(matches) > 1:
         found = ", ".join(sorted(str(_shown(r.name or r.url)) for r in matches.values()))
-        raise UsageError(f"export --feed {text!r} matches {len(matches)} feeds ({found}): name one")
+        raise UsageError(f"{what} {text!r} matches {len(matches)} feeds ({found}): name one")
     if matches:
         return next(iter(matches))
     if text in configured or text in configured.values():
         return None  # configured, never fetched: nothing stored
     raise UsageError(
-        f"export --feed: no configured or stored feed is named {text!r} or has that URL "
+        f"{what}: no configured or stored feed is named {text!r} or has that URL "
         "(`ingest feeds` lists them)"
     )
 
@@ -644,7 +677,52 @@ def cmd_export(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     return 0
 
 
+def _removal_line(what: Removal, dry_run: bool) -> str:
+    verb = "would remove" if dry_run else "removed"
+    line = f"{verb} {what.articles} article(s) and {what.links} link record(s)"
+    if what.kept:
+        line += f"; kept {what.kept} article(s) that copies still link to"
+    return line
+
+
+def cmd_prune(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if why := config.check_retention(args.older_than, settings.dedup.window_days):
+        raise UsageError(f"prune --older-than {args.older_than:g}: {why}")
+    cutoff = args.clock() - timedelta(days=args.older_than)
+    store = open_for_writing(settings, args)
+    try:
+        what = store.prune(cutoff, dry_run=args.dry_run)
+    finally:
+        store.close()
+    print(f"{_removal_line(what, args.dry_run)} published before {_iso(cutoff)}", file=out)
+    return 0
+
+
+def cmd_feeds_remove(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    store = open_for_reading(settings, args)
+    try:
+        rows = store.feeds()
+        url = _feed_url_for(args.feed, settings, rows, what="feeds remove")
+        row = next((r for r in rows if r.url == url), None)
+        if row is None:
+            raise UsageError(f"feeds remove: {args.feed!r} was never fetched: nothing stored")
+        what = store.remove_feed(row.id, keep_articles=args.keep_articles, dry_run=args.dry_run)
+    finally:
+        store.close()
+    name = _shown(row.name or row.url)
+    print(f"{name}: {_removal_line(what, args.dry_run)}", file=out)
+    if any(f.url in (row.url, row.origin_url) for f in settings.feeds):
+        print(
+            f"{name} is still in {settings.source}: remove it there too, or the next fetch "
+            "brings it back",
+            file=out,
+        )
+    return 0
+
+
 def cmd_feeds(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if getattr(args, "feeds_action", None) == "remove":
+        return cmd_feeds_remove(args, settings, out)
     store = open_for_reading(settings, args)
     try:
         stored = {row.url: row for row in store.feeds()}
@@ -665,6 +743,12 @@ def cmd_feeds(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             continue
         if row.url != url:
             print(f"  moved to: {redact_url(row.url)}", file=out)
+        if row.removed_at is not None:
+            print(
+                f"  removed: {_iso(row.removed_at)} (`ingest feeds remove`; its kept articles"
+                " stay readable)",
+                file=out,
+            )
         state = row.last_status or "never fetched"
         if row.error_code:
             state += f" ({row.error_code}: {row.error})"
@@ -883,6 +967,7 @@ COMMANDS = {
     "clean": cmd_clean,
     "export": cmd_export,
     "feeds": cmd_feeds,
+    "prune": cmd_prune,
     "migrate": cmd_migrate,
     "run": cmd_run,
     "status": cmd_status,

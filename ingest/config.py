@@ -312,6 +312,30 @@ def _limits(table: object, problems: _Problems) -> dict[str, Any]:
     return kwargs
 
 
+def check_retention(days: float, window_days: float) -> str | None:
+    """Why ``days`` cannot be a retention, or ``None``: shorter than the dedup window, copies
+    arriving later would find nothing to be compared with."""
+    if days < window_days:
+        return (
+            f"must be at least dedup.window_days ({window_days:g}): articles younger than the "
+            f"window are what new ones are compared with, got {days:g}"
+        )
+    return None
+
+
+def _retention(value: object, dedup: object, problems: _Problems) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        problems.add("store.retention_days", f"expected a positive number of days, got {value!r}")
+        return None
+    window = DedupSettings().window_days
+    if isinstance(dedup, dict) and isinstance(dedup.get("window_days"), int | float):
+        window = float(dedup["window_days"])
+    if why := check_retention(float(value), window):
+        problems.add("store.retention_days", why)
+        return None
+    return float(value)
+
+
 def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> Settings:
     """Validate a parsed TOML document; raise ``ConfigError`` listing every problem."""
     problems = _Problems(source)
@@ -321,13 +345,16 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> 
             problems.add(key, f"unknown section (known: {', '.join(sorted(known))})")
     store = data.get("store")
     db: str | None = None
+    retention: float | None = None
     if store is not None:
         if not isinstance(store, dict):
             problems.add("store", "expected a table")
         else:
             for key, value in store.items():
-                if key != "db":
-                    problems.add(f"store.{key}", "unknown key (known keys: db)")
+                if key == "retention_days":
+                    retention = _retention(value, data.get("dedup"), problems)
+                elif key != "db":
+                    problems.add(f"store.{key}", "unknown key (known keys: db, retention_days)")
                 elif not isinstance(value, str) or not value.strip():
                     problems.add("store.db", f"expected a database URL or path, got {value!r}")
                 elif why := check_db(value):
@@ -373,6 +400,7 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> 
         raise ConfigError(problems.items)
     return Settings(
         db=db or f"sqlite:///{default_db_path()}",
+        retention_days=retention,
         http=HttpSettings(**http_kwargs),
         dedup=DedupSettings(**dedup_kwargs),
         daemon=DaemonSettings(**daemon_kwargs),

@@ -142,6 +142,9 @@ class FeedSettings:
 class Settings:
     db: str = ""
     """Database URL; ``config.py`` fills in the documented default path."""
+    retention_days: float | None = None
+    """``[store] retention_days``: the daemon removes articles published more than this many
+    days ago, once a day (``ingest prune``); ``None`` keeps everything."""
     http: HttpSettings = field(default_factory=HttpSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)

@@ -212,9 +212,7 @@ class Fetcher:
 
 
 def pairs(stories: frozenset[frozenset[str]]) -> frozenset[tuple[str, str]]:
-    return frozenset(
-        (a, b) for story in stories for a in story for b in story if a < b
-    )
+    return frozenset((a, b) for story in stories for a in story for b in story if a < b)
 
 
 Order = Callable[[Fetcher, dict[str, list[Item]]], None]

@@ -55,8 +55,7 @@ def run(db: str, *argv: str) -> str:
 
 def rows(db: str) -> dict[str, dict[str, object]]:
     return {
-        row["guid"]: row
-        for row in map(json.loads, run(db, "export", "--duplicates").splitlines())
+        row["guid"]: row for row in map(json.loads, run(db, "export", "--duplicates").splitlines())
     }
 
 
@@ -120,7 +119,11 @@ def test_an_edit_that_keeps_the_story_keeps_the_links(db: str, seeds: tuple[Path
     canonical = before["agency-2024-12-07-0042"]
     paragraphs = [str(p) for p in canonical["paragraphs"]]  # type: ignore[union-attr]
     # A typo fixed and a paragraph added.
-    fixed = (paragraphs[0].replace("الجزائر", "الجزائر الشقيقة", 1), *paragraphs[1:], OTHER_STORY[2])
+    fixed = (
+        paragraphs[0].replace("الجزائر", "الجزائر الشقيقة", 1),
+        *paragraphs[1:],
+        OTHER_STORY[2],
+    )
     rewrite(seed_b, fixed)
     assert "updated=1" in run(db, "fetch", str(seed_b))
     after = rows(db)

@@ -68,6 +68,8 @@ class FeedRow:
     """Hash of the last body stored whole: the same bytes again need no parsing."""
     body_items: int | None = None
     """How many items that body held."""
+    removed_at: datetime | None = None
+    """When ``ingest feeds remove`` removed the feed; its kept articles still point here."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,9 @@ class StoredArticle:
     match_id: int | None = None
     published_raw: str | None = None
     dedup_ts: int = 0
+    feed_removed: bool = False
+    """The article's feed was removed (``ingest feeds remove --keep-articles``, or the
+    article is a story's canonical article other feeds' copies still link to)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +186,19 @@ class Claim:
     """Why not: ``leased`` (another daemon has it), ``not_due``, ``host_busy``."""
     next_check: datetime | None = None
     lease_owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """What ``Store.prune`` or ``Store.remove_feed`` removed (or, dry, would remove)."""
+
+    articles: int = 0
+    """Canonical articles removed."""
+    links: int = 0
+    """Link records removed."""
+    kept: int = 0
+    """Articles kept although they qualified: canonical articles that copies kept in the
+    store still link to (or, with ``--keep-articles``, every article of the feed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +366,18 @@ class Store(Protocol):
 
     def dump_articles(self) -> Iterator[ArticleRecord]:
         """Every article row (canonical and link records) in id order."""
+        ...
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> Removal:
+        """Remove the articles published before ``before`` (fetched, for undated ones), with
+        their search rows; a canonical article that a kept copy links to stays. SQLite gives
+        the space back (incremental vacuum)."""
+        ...
+
+    def remove_feed(self, feed_id: int, *, keep_articles: bool, dry_run: bool = False) -> Removal:
+        """Forget a feed's state; remove its articles unless ``keep_articles``, except the
+        canonical articles other feeds' copies link to. Kept articles stay readable and
+        searchable, marked as from a removed feed."""
         ...
 
     def ping(self) -> None:

@@ -34,6 +34,7 @@ from ingest.store.base import (
     GuidRow,
     KnownEntry,
     NewRow,
+    Removal,
     StoredArticle,
     Tx,
     feed_host,
@@ -209,12 +210,13 @@ FEED_COLUMNS = (
     "id, url, name, etag, last_modified, last_fetch, last_success, last_status, http_status, "
     "error_code, error, consecutive_failures, articles, duplicates, ttl_seconds, next_check, "
     "publish_interval, lease_owner, lease_until, origin_url, redirect_url, redirect_count, "
-    "body_hash, body_items"
+    "body_hash, body_items, removed_at"
 )
 ARTICLE_COLUMNS = (
     "a.id, f.url, f.name, a.guid, a.url, a.title, a.author, a.published, a.fetched, "
     "a.paragraphs, a.removed, a.simhash, a.fp_version, a.duplicate_of, a.dup_rule, "
-    "a.dup_distance, a.dup_overlap, a.match_id, a.published_raw, a.ts"
+    "a.dup_distance, a.dup_overlap, a.match_id, a.published_raw, a.ts, "
+    "f.removed_at IS NOT NULL"
 )
 STORED_COLUMNS = (
     "id, COALESCE(duplicate_of, id), feed_id, simhash, ts, features, canonical_url, text_hash"
@@ -256,11 +258,13 @@ class CoreTx(Tx):
     # -- feeds -------------------------------------------------------------------------
 
     def feed_id(self, url: str, name: str | None) -> int:
-        sql, params = feed_by_url(self._d, "id, name", url)
+        sql, params = feed_by_url(self._d, "id, name, removed_at", url)
         row = self._run(sql, params).fetchone()
         if row:
             if name and row[1] != name:
                 self._run("UPDATE feeds SET name = ? WHERE id = ?", (name, row[0]))
+            if row[2] is not None:  # a removed feed fetched again is back
+                self._run("UPDATE feeds SET removed_at = NULL WHERE id = ?", (row[0],))
             return int(row[0])
         row = self._run(
             "INSERT INTO feeds (url, name, host) VALUES (?, ?, ?) RETURNING id",
@@ -528,8 +532,9 @@ class CoreTx(Tx):
             """INSERT INTO feeds (id, url, name, etag, last_modified, last_fetch, last_success,
                    last_status, http_status, error_code, error, consecutive_failures, articles,
                    duplicates, ttl_seconds, next_check, host, publish_interval, lease_owner,
-                   lease_until, origin_url, redirect_url, redirect_count, body_hash, body_items)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   lease_until, origin_url, redirect_url, redirect_count, body_hash, body_items,
+                   removed_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             [
                 (
                     r.id,
@@ -557,6 +562,7 @@ class CoreTx(Tx):
                     r.redirect_count,
                     r.body_hash,
                     r.body_items,
+                    d.time(r.removed_at),
                 )
                 for r in rows
             ],
@@ -695,6 +701,7 @@ class CoreStore:
             redirect_count=int(r[21]),
             body_hash=r[22],
             body_items=r[23],
+            removed_at=t(r[24]),
         )
 
     def feeds(self) -> list[FeedRow]:
@@ -731,6 +738,7 @@ class CoreStore:
             match_id=r[17],
             published_raw=r[18],
             dedup_ts=int(r[19]),
+            feed_removed=bool(r[20]),
         )
 
     def articles(
@@ -828,16 +836,94 @@ class CoreStore:
         for r in self._stream(self.dialect.sql(sql)):
             yield ArticleRecord(
                 article=self._article_row(r),
-                feed_id=int(r[20]),
-                canonical_url=r[21],
-                text_hash=r[22],
-                content_hash=r[23],
-                features=r[24],
-                para_keys=r[25],
-                search_text=r[26],
-                alias_guid=r[27],
-                seq=int(r[28]),
+                feed_id=int(r[21]),
+                canonical_url=r[22],
+                text_hash=r[23],
+                content_hash=r[24],
+                features=r[25],
+                para_keys=r[26],
+                search_text=r[27],
+                alias_guid=r[28],
+                seq=int(r[29]),
             )
+
+    # -- retention -----------------------------------------------------------------------
+
+    def _vacuum(self) -> None:
+        """Give the space of removed rows back (SQLite; PostgreSQL's autovacuum does it)."""
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> Removal:
+        d = self.dialect
+        with self._core_tx() as tx:
+            old = tx._run(
+                "SELECT id, duplicate_of FROM articles WHERE COALESCE(published, fetched) < ?",
+                (d.time(before),),
+            ).fetchall()
+            canonical = [int(r[0]) for r in old if r[1] is None]
+            links = [int(r[0]) for r in old if r[1] is not None]
+            kept: set[int] = set()
+            for chunk in _chunks(canonical):
+                where, params = d.in_list("duplicate_of", chunk)
+                kept.update(
+                    int(r[0])
+                    for r in tx._run(
+                        f"SELECT DISTINCT duplicate_of FROM articles WHERE {where} "
+                        "AND COALESCE(published, fetched) >= ?",
+                        [*params, d.time(before)],
+                    ).fetchall()
+                )
+            gone = [i for i in canonical if i not in kept]
+            if not dry_run:
+                self._delete(tx, links)
+                self._delete(tx, gone)
+        if not dry_run and (gone or links):
+            self._vacuum()
+        return Removal(articles=len(gone), links=len(links), kept=len(kept))
+
+    def remove_feed(self, feed_id: int, *, keep_articles: bool, dry_run: bool = False) -> Removal:
+        d = self.dialect
+        with self._core_tx() as tx:
+            rows = tx._run(
+                "SELECT a.id, a.duplicate_of, (SELECT count(*) FROM articles c "
+                "WHERE c.duplicate_of = a.id AND c.feed_id <> a.feed_id) "
+                "FROM articles a WHERE a.feed_id = ?",
+                (feed_id,),
+            ).fetchall()
+            if keep_articles:
+                kept, links, gone = [int(r[0]) for r in rows], [], []
+            else:
+                links = [int(r[0]) for r in rows if r[1] is not None]
+                kept = [int(r[0]) for r in rows if r[1] is None and r[2]]
+                gone = [int(r[0]) for r in rows if r[1] is None and not r[2]]
+            if not dry_run:
+                self._delete(tx, links)
+                # a removed canonical's copies in this feed went above; its own story is gone
+                self._delete(tx, gone)
+                if kept:
+                    tx._run(
+                        "UPDATE feeds SET removed_at = ?, etag = NULL, last_modified = NULL, "
+                        "next_check = NULL, lease_owner = NULL, lease_until = NULL, "
+                        "error_code = NULL, error = NULL, consecutive_failures = 0, "
+                        "body_hash = NULL, body_items = NULL, redirect_url = NULL, "
+                        "redirect_count = 0 WHERE id = ?",
+                        (d.time(datetime.now(UTC)), feed_id),
+                    )
+                else:
+                    tx._run("DELETE FROM feeds WHERE id = ?", (feed_id,))
+        if not dry_run and (gone or links):
+            self._vacuum()
+        return Removal(articles=len(gone), links=len(links), kept=len(kept))
+
+    @staticmethod
+    def _delete(tx: CoreTx, ids: Sequence[int]) -> None:
+        """Delete articles (and, through the database, their search rows); nothing may still
+        link to them. Articles that named one of them as their match keep no dangling id."""
+        d = tx._d
+        for chunk in _chunks(sorted(ids, reverse=True)):
+            where, params = d.in_list("match_id", chunk)
+            tx._run(f"UPDATE articles SET match_id = NULL WHERE {where}", params)
+            where, params = d.in_list("id", chunk)
+            tx._run(f"DELETE FROM articles WHERE {where}", params)
 
     # -- leases --------------------------------------------------------------------------
 

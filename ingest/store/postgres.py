@@ -157,6 +157,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX articles_search ON articles USING GIN (search);
     ALTER TABLE feeds ADD COLUMN body_hash TEXT;
     ALTER TABLE feeds ADD COLUMN body_items INTEGER;
+    ALTER TABLE feeds ADD COLUMN removed_at TIMESTAMPTZ;
     CREATE TABLE ingest_counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
     INSERT INTO ingest_counters (name, value) VALUES ('seq', 0);
     """,

@@ -126,6 +126,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX articles_feed_alias ON articles(feed_id, alias_guid) WHERE alias_guid IS NOT NULL;
     ALTER TABLE feeds ADD COLUMN body_hash TEXT;
     ALTER TABLE feeds ADD COLUMN body_items INTEGER;
+    ALTER TABLE feeds ADD COLUMN removed_at TEXT;
     CREATE TABLE ingest_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO ingest_counters (name, value) VALUES ('seq', 0);
     INSERT INTO ingest_counters (name, value)
@@ -244,6 +245,10 @@ class SQLiteStore(CoreStore):
         self._lock = threading.RLock()
         try:
             self._conn = _connect(self.path)
+            if not self._conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+                # A new file: pages freed by `ingest prune` can be given back later without
+                # rewriting the whole file (it must be chosen before the first table).
+                self._conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
@@ -372,6 +377,19 @@ class SQLiteStore(CoreStore):
             raise _translate(exc, self.path) from exc
         finally:
             conn.close()
+
+    def _vacuum(self) -> None:
+        """Give freed pages back to the file system. A store made before incremental vacuum
+        was chosen is rewritten once (``VACUUM``, which needs as much free disk as the file)."""
+        with self._lock:
+            try:
+                mode = self._conn.execute("PRAGMA auto_vacuum").fetchone()[0]
+                if mode != 2:
+                    self._conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                    self._conn.execute("VACUUM")
+                self._conn.execute("PRAGMA incremental_vacuum").fetchall()
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from exc
 
     def integrity_check(self) -> str:
         return str(self._query("PRAGMA integrity_check")[0][0])
