@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from ingest import __version__, config, explain, logs, upgrade
+from ingest import __version__, config, explain, logs, read, upgrade
 from ingest.errors import ConfigError, StoreError, UsageError
 from ingest.fetch import Fetcher
 from ingest.fingerprint import to_hex
@@ -38,6 +38,7 @@ from ingest.models import Cleaned, FeedOutcome
 from ingest.netguard import redact_url
 from ingest.pipeline import Pipeline, Target, utcnow
 from ingest.prepare import clean_article
+from ingest.search import marked
 from ingest.settings import FeedSettings, Settings
 from ingest.store import open_store
 from ingest.store.base import FeedRow, Removal, Store, StoredArticle
@@ -196,6 +197,40 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("feed", metavar="FEED", help="its name or URL, as `ingest feeds` prints it")
     p.add_argument("--keep-articles", action="store_true", help="keep the feed's articles")
     p.add_argument("--dry-run", action="store_true", help="say what would go, change nothing")
+
+    p = command(
+        "search",
+        "Search the stored stories for Arabic words: diacritics, hamza forms, ta marbuta and "
+        'attached particles do not matter (الجزائر finds بالجزائر and والجزائر); "quoted '
+        'words" must appear in that order. Best first, each with a snippet (matches between '
+        "** **), how many articles carry the story and which outlets.",
+        "ingest search 'الجزائر \"الولايات المتحدة\"' --since 2026-11-01 --limit 5",
+        store=True,
+    )
+    p.add_argument("query", metavar="QUERY", help='words and "quoted phrases"; all must match')
+    p.add_argument("--since", metavar="ISO-DATE", help="only articles published since this date")
+    p.add_argument("--feed", metavar="FEED", help="only articles of this feed (as for export)")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N stories (20)")
+    p.add_argument("--json", action="store_true", help="one JSON object per story")
+
+    p = command(
+        "stories",
+        "List stories that several feeds carried: each canonical article with every copy "
+        "(outlet, title, link, date, distance, overlap), largest first, with when the first "
+        "and the last copy appeared.",
+        "ingest stories --since 2026-11-01 --min-copies 3",
+        store=True,
+    )
+    p.add_argument("--since", metavar="ISO-DATE", help="only copies published since this date")
+    p.add_argument(
+        "--min-copies",
+        type=int,
+        default=2,
+        metavar="N",
+        help="stories carried at least N times (2)",
+    )
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N stories (50)")
+    p.add_argument("--json", action="store_true", help="one JSON object per story")
 
     p = command(
         "prune",
@@ -685,6 +720,108 @@ def _removal_line(what: Removal, dry_run: bool) -> str:
     return line
 
 
+def _positive_limit(value: int, what: str) -> int:
+    if value < 1:
+        raise UsageError(f"{what}: must be at least 1, got {value}")
+    return value
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    since = _parse_since(args.since) if args.since is not None else None
+    limit = _positive_limit(args.limit, "--limit")
+    store = open_for_reading(settings, args)
+    try:
+        feed_url = None
+        if args.feed is not None:
+            feed_url = _feed_url_for(args.feed, settings, store.feeds(), what="search --feed")
+            if feed_url is None:
+                return 0
+        _, hits = read.search(store, args.query, since=since, feed_url=feed_url, limit=limit)
+    finally:
+        store.close()
+    for rank, hit in enumerate(hits, 1):
+        a = hit.article
+        if args.json:
+            data = {
+                "id": a.id,
+                "title": a.title,
+                "url": a.url,
+                "feed": read.feed_label(a),
+                "published": _iso(a.published),
+                "score": hit.score,
+                "snippet": marked(hit.snippet),
+                "copies": hit.copies,
+                "outlets": list(hit.outlets),
+            }
+            out.write(json.dumps(data, ensure_ascii=args.ascii_json) + "\n")
+            continue
+        print(f"{rank}. {a.title}  [{hit.score:g}]", file=out)
+        print(
+            f"   article {a.id}; {read.feed_label(a)}; {_iso(a.published) or 'undated'};"
+            f" {hit.copies} article(s) from {len(hit.outlets)} outlet(s): "
+            + ", ".join(hit.outlets),
+            file=out,
+        )
+        print(f"   {marked(hit.snippet)}", file=out)
+        if a.url:
+            print(f"   {a.url}", file=out)
+    return 0
+
+
+def _copy_json(a: StoredArticle) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "feed": read.feed_label(a),
+        "title": a.title,
+        "url": a.url,
+        "published": _iso(a.published),
+        "rule": a.dup_rule,
+        "distance": a.dup_distance,
+        "overlap": a.dup_overlap,
+    }
+
+
+def cmd_stories(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    since = _parse_since(args.since) if args.since is not None else None
+    limit = _positive_limit(args.limit, "--limit")
+    min_copies = _positive_limit(args.min_copies, "--min-copies")
+    store = open_for_reading(settings, args)
+    try:
+        found = read.stories(store, since=since, min_copies=min_copies, limit=limit)
+    finally:
+        store.close()
+    for story in found:
+        c = story.canonical
+        if args.json:
+            data = {
+                **_copy_json(c),
+                "articles": len(story.articles),
+                "outlets": story.outlets,
+                "first": _iso(story.first),
+                "last": _iso(story.last),
+                "copies": [_copy_json(a) for a in story.copies],
+            }
+            out.write(json.dumps(data, ensure_ascii=args.ascii_json) + "\n")
+            continue
+        print(
+            f"{c.title}  ({len(story.articles)} articles, {len(story.outlets)} outlet(s);"
+            f" first {_iso(story.first) or '-'}, last {_iso(story.last) or '-'})",
+            file=out,
+        )
+        for a in story.articles:
+            how = (
+                "canonical"
+                if a.id == c.id
+                else (f"{a.dup_rule}, distance {a.dup_distance}, overlap {a.dup_overlap or 0:.2f}")
+            )
+            print(
+                f"  article {a.id}: {read.feed_label(a)}; {_iso(a.published) or 'undated'};"
+                f" {how}; {a.title}; {a.url or '-'}",
+                file=out,
+            )
+    return 0
+
+
 def cmd_prune(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if why := config.check_retention(args.older_than, settings.dedup.window_days):
         raise UsageError(f"prune --older-than {args.older_than:g}: {why}")
@@ -968,6 +1105,8 @@ COMMANDS = {
     "export": cmd_export,
     "feeds": cmd_feeds,
     "prune": cmd_prune,
+    "search": cmd_search,
+    "stories": cmd_stories,
     "migrate": cmd_migrate,
     "run": cmd_run,
     "status": cmd_status,

@@ -32,6 +32,7 @@ from ingest.dedupe import dedupe_paragraphs
 from ingest.fingerprint import FINGERPRINT_VERSION, Para
 from ingest.models import Article, Cleaned, Entry
 from ingest.parse import parse_feed
+from ingest.search import document_text
 from ingest.settings import DedupSettings, LimitSettings
 from ingest.urls import canonical_url, safe_link
 
@@ -141,7 +142,6 @@ def prepare(entry: Entry, job: FeedJob) -> tuple[Article, tuple[str, ...]]:
     canonical = canonical_url(url)
     guid = raw_guid(entry) or f"hash:{digest(title, *cleaned.paragraphs)}"
     published = entry.published
-    title_stems = fingerprint.analyse_paragraph(title).stems if title else ()
     warnings = tuple(f"{job.url}: item {_label(entry)}: {w}" for w in cleaned.warnings)
     article = Article(
         feed_url=job.url,
@@ -162,7 +162,7 @@ def prepare(entry: Entry, job: FeedJob) -> tuple[Article, tuple[str, ...]]:
         content_hash=content_hash(entry),
         stems=features.stems,
         para_keys=(*(para.bkey for para in paras), *boilerplate_keys),
-        search_text=" ".join((*title_stems, *(s for para in paras for s in para.stems))),
+        search_text=document_text(title, (para.key for para in paras)),
     )
     return article, warnings
 

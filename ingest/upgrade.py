@@ -42,6 +42,7 @@ from ingest.fingerprint import FINGERPRINT_VERSION
 from ingest.models import Article, Reason
 from ingest.netguard import redact_url
 from ingest.prepare import dedup_time
+from ingest.search import document_text
 from ingest.settings import DedupSettings, Settings
 from ingest.store import open_store, sqlite_path
 from ingest.store.base import Store, StoredArticle
@@ -70,7 +71,6 @@ def refreshed(stored: StoredArticle, dedup: DedupSettings) -> Article:
         for r in stored.removed
         if r.reason == Reason.BOILERPLATE
     ]
-    title_stems = fingerprint.analyse_paragraph(stored.title).stems if stored.title else ()
     return Article(
         feed_url=stored.feed_url,
         guid=stored.guid,
@@ -90,7 +90,7 @@ def refreshed(stored: StoredArticle, dedup: DedupSettings) -> Article:
         content_hash="",
         stems=features.stems,
         para_keys=(*(p.bkey for p in paras), *boilerplate),
-        search_text=" ".join((*title_stems, *(s for p in paras for s in p.stems))),
+        search_text=document_text(stored.title, (p.key for p in paras)),
     )
 
 

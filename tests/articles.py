@@ -9,6 +9,7 @@ from ingest import dedupe, fingerprint
 from ingest.decide import Decider
 from ingest.models import Article, Cleaned, Removed, Stored, Verdict
 from ingest.prepare import dedup_time
+from ingest.search import document_text
 from ingest.settings import DedupSettings
 
 T0 = datetime(2024, 12, 7, 9, 0, tzinfo=UTC)
@@ -52,7 +53,7 @@ def make_article(
         content_hash=content_hash if content_hash is not None else guid,
         stems=features.stems,
         para_keys=tuple(p.bkey for p in paras),
-        search_text=" ".join(s for p in paras for s in p.stems),
+        search_text=document_text(title if title is not None else guid, (p.key for p in paras)),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from ingest.models import Article, HttpCache, Removed, Status, Stored, Verdict
+from ingest.search import Query
 
 SCHEMA_VERSION = 4
 """The schema version this code expects; see the backend's migration list."""
@@ -186,6 +187,18 @@ class Claim:
     """Why not: ``leased`` (another daemon has it), ``not_due``, ``host_busy``."""
     next_check: datetime | None = None
     lease_owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRow:
+    """A story as ``Store.stories`` lists it: its canonical article and how many carry it."""
+
+    root: int
+    articles: int
+    """Articles of the story: the canonical one and its link records."""
+    first: datetime | None
+    last: datetime | None
+    """When its first and its last copy were published (fetched, when undated)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +379,41 @@ class Store(Protocol):
 
     def dump_articles(self) -> Iterator[ArticleRecord]:
         """Every article row (canonical and link records) in id order."""
+        ...
+
+    def search(
+        self,
+        query: Query,
+        *,
+        since: datetime | None = None,
+        feed_url: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> list[tuple[int, float]]:
+        """``(story's canonical id, score)`` of the stories with an article whose search
+        document matches ``query`` (published since ``since``, of feed ``feed_url``), best
+        first (SQLite: FTS5's bm25, negated; PostgreSQL: ``ts_rank``)."""
+        ...
+
+    def stories(
+        self,
+        *,
+        since: datetime | None = None,
+        min_copies: int = 2,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[StoryRow]:
+        """Stories with at least ``min_copies`` articles (of those published since ``since``),
+        largest first, then the most recent."""
+        ...
+
+    def members_of(self, roots: Sequence[int]) -> dict[int, list[StoredArticle]]:
+        """Every article of each story, by its canonical id, in id order."""
+        ...
+
+    def articles_after(self, after_id: int, limit: int) -> list[StoredArticle]:
+        """Up to ``limit`` articles with an id above ``after_id``, in id order: how a reader
+        follows what is new (ids are never handed out twice)."""
         ...
 
     def prune(self, before: datetime, *, dry_run: bool = False) -> Removal:

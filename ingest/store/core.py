@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from ingest.fingerprint import features_set, features_text, from_signed64, to_signed64
 from ingest.models import Article, HttpCache, Kind, Removed, Stored, Verdict
+from ingest.search import Query
 from ingest.store.base import (
     ArticleRecord,
     Claim,
@@ -36,6 +37,7 @@ from ingest.store.base import (
     NewRow,
     Removal,
     StoredArticle,
+    StoryRow,
     Tx,
     feed_host,
 )
@@ -104,6 +106,11 @@ class Dialect:
         """Rows were inserted with their ids (``copy``): let new ids follow them."""
 
     # -- matching lists ------------------------------------------------------------------
+
+    def search_hits(self, query: Query) -> tuple[str, list[Any]]:
+        """A subquery of ``(id, score)``: the articles whose search document matches, a higher
+        score for a better match."""
+        raise NotImplementedError
 
     def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column`` equals one of ``values``; SQL and its parameters."""
@@ -846,6 +853,89 @@ class CoreStore:
                 alias_guid=r[28],
                 seq=int(r[29]),
             )
+
+    # -- the read side ---------------------------------------------------------------------
+
+    def _time_of(self, alias: str = "a") -> str:
+        return f"COALESCE({alias}.published, {alias}.fetched)"
+
+    def search(
+        self,
+        query: Query,
+        *,
+        since: datetime | None = None,
+        feed_url: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> list[tuple[int, float]]:
+        if not query:
+            return []
+        hits, params = self.dialect.search_hits(query)
+        where, more = [], []
+        if since is not None:
+            where.append(f"{self._time_of()} >= ?")
+            more.append(self.dialect.time(since))
+        if feed_url is not None:
+            where.append("(f.url = ? OR f.origin_url = ?)")
+            more += [feed_url, feed_url]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._q(
+            f"SELECT COALESCE(a.duplicate_of, a.id) AS root, max(h.score) AS score "
+            f"FROM ({hits}) h JOIN articles a ON a.id = h.id JOIN feeds f ON f.id = a.feed_id "
+            f"{clause} GROUP BY COALESCE(a.duplicate_of, a.id) "
+            "ORDER BY score DESC, root DESC LIMIT ? OFFSET ?",
+            [*params, *more, limit, offset],
+        )
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def stories(
+        self,
+        *,
+        since: datetime | None = None,
+        min_copies: int = 2,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[StoryRow]:
+        d = self.dialect
+        where, params = "", []
+        if since is not None:
+            where = f"WHERE {self._time_of()} >= ?"
+            params.append(d.time(since))
+        rows = self._q(
+            "SELECT COALESCE(a.duplicate_of, a.id) AS root, count(*) AS n, "
+            f"min({self._time_of()}), max({self._time_of()}) "
+            f"FROM articles a {where} GROUP BY COALESCE(a.duplicate_of, a.id) "
+            "HAVING count(*) >= ? ORDER BY n DESC, max(" + self._time_of() + ") DESC, root DESC "
+            "LIMIT ? OFFSET ?",
+            [*params, min_copies, limit, offset],
+        )
+        return [
+            StoryRow(
+                root=int(r[0]),
+                articles=int(r[1]),
+                first=d.read_time(r[2]),
+                last=d.read_time(r[3]),
+            )
+            for r in rows
+        ]
+
+    def members_of(self, roots: Sequence[int]) -> dict[int, list[StoredArticle]]:
+        found: dict[int, list[StoredArticle]] = {root: [] for root in roots}
+        for chunk in _chunks(sorted(set(roots))):
+            where, params = self.dialect.in_list("COALESCE(a.duplicate_of, a.id)", chunk)
+            for r in self._q(
+                f"SELECT {ARTICLE_COLUMNS} {_ARTICLE_FROM} WHERE {where} ORDER BY a.id", params
+            ):
+                article = self._article_row(r)
+                found[article.duplicate_of or article.id].append(article)
+        return found
+
+    def articles_after(self, after_id: int, limit: int) -> list[StoredArticle]:
+        rows = self._q(
+            f"SELECT {ARTICLE_COLUMNS} {_ARTICLE_FROM} WHERE a.id > ? ORDER BY a.id LIMIT ?",
+            (after_id, limit),
+        )
+        return [self._article_row(r) for r in rows]
 
     # -- retention -----------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from ingest.errors import SchemaError, StoreError
+from ingest.search import Query, tsquery_text
 from ingest.store.base import SCHEMA_VERSION
 from ingest.store.core import Connection as _Conn
 from ingest.store.core import CoreStore, CoreTx, Dialect, md5_hex
@@ -285,6 +286,14 @@ class PostgresDialect(Dialect):
         conn.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
             f"GREATEST((SELECT max(id) FROM {table}), 1))"
+        )
+
+    def search_hits(self, query: Query) -> tuple[str, list[Any]]:
+        text = tsquery_text(query)
+        return (
+            "SELECT id, ts_rank(search, to_tsquery('simple', ?)) AS score FROM articles "
+            "WHERE search @@ to_tsquery('simple', ?)",
+            [text, text],
         )
 
     def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import SchemaError, StoreError
+from ingest.search import Query, fts5_expression
 from ingest.store.base import SCHEMA_VERSION
 from ingest.store.core import Connection, CoreStore, CoreTx, Dialect, iso, parse_iso
 
@@ -150,6 +151,10 @@ MIGRATIONS: tuple[str, ...] = (
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
+MAX_HITS = 10_000
+"""Matching articles a search ranks (the best by bm25); a query matching more is too broad to
+page through anyway."""
+
 _STREAM_BATCH = 500
 """Rows fetched at a time by a streaming read."""
 
@@ -169,6 +174,15 @@ class SQLiteDialect(Dialect):
 
     def executemany(self, conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         conn.executemany(sql, rows)
+
+    def search_hits(self, query: Query) -> tuple[str, list[Any]]:
+        # The best MAX_HITS only: the limit also keeps SQLite from flattening the subquery
+        # into the caller's GROUP BY, where bm25() may not be used.
+        return (
+            "SELECT rowid AS id, -bm25(articles_fts) AS score FROM articles_fts "
+            f"WHERE articles_fts MATCH ? ORDER BY rank LIMIT {MAX_HITS}",
+            [fts5_expression(query)],
+        )
 
     def allot_ids(self, conn: Connection, count: int) -> list[int]:
         # A counter, not max(id) + 1: an id once handed out is never handed out again, even
