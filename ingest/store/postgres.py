@@ -345,6 +345,10 @@ class PostgresStore(CoreStore):
             row = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
             if row is not None and row[0] == "0":
                 conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+            # Times are read in UTC whatever the server's zone: psycopg reads a timestamptz in
+            # the session's zone, and year 1 (stored by versions before schema 4) is year 0
+            # west of Greenwich, which no datetime can hold: the read, and `migrate`, failed.
+            conn.execute("SET TimeZone = 'UTC'")
         except psycopg.Error as exc:
             conn.close()
             raise _translate(exc, self.url) from exc

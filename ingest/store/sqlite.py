@@ -135,6 +135,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE VIRTUAL TABLE articles_fts USING fts5(
         search_text, content='articles', content_rowid='id', tokenize='unicode61'
     );
+    -- Index the rows already there (empty documents until ``ingest migrate`` fills them): the
+    -- update trigger first deletes a row's old document, and FTS5 fails with "database disk
+    -- image is malformed" when asked to delete a row it never indexed.
+    INSERT INTO articles_fts (articles_fts) VALUES ('rebuild');
     CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
         INSERT INTO articles_fts (rowid, search_text) VALUES (new.id, new.search_text);
     END;
