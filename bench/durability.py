@@ -69,8 +69,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from feedserver import Evolving, FeedServer
 
-from ingest.store import open_store, sqlite_path
 from ingest.fingerprint import from_signed64
+from ingest.store import open_store, sqlite_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"

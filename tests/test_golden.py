@@ -31,7 +31,7 @@ from ingest.prepare import FeedJob, prepare
 from ingest.settings import DedupSettings
 
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
-from golden_inputs import CORPUS, digest, golden_inputs  # noqa: E402
+from golden_inputs import CORPUS, digest, golden_inputs
 
 GOLDEN = Path(__file__).parent / "golden" / "corpus-2000-v1.jsonl.gz"
 
