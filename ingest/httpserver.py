@@ -30,6 +30,7 @@ import contextlib
 import inspect
 import json
 import logging
+import os
 import resource
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -289,7 +290,7 @@ class HttpServer:
                 reuse_address=True,
             )
         except OSError as exc:
-            why = exc.strerror or str(exc)
+            why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
             raise ConfigError(
                 f"{self.setting}: cannot listen on {self.requested}: {why} (another ingest "
                 f'daemon, or another program, may have it); choose another address, or "" for none'
