@@ -11,7 +11,8 @@ read API and web console).
               connection)
 
 **Connection policy.** Probes must be answered while anyone holds connections open: a
-connection that has not sent its whole request head within ``head_timeout`` is closed, and
+connection that has not sent its whole request head within ``head_timeout`` (give or take a
+quarter, at random) is closed, and
 when ``max_connections`` are open a new connection is never refused: the oldest connection
 still reading its head is closed to make room (the oldest of any kind when none is). A probe
 sends its head at once, so it is served before it could become the oldest. One process's open
@@ -31,6 +32,7 @@ import inspect
 import json
 import logging
 import os
+import random
 import resource
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -55,8 +57,9 @@ WRITE_TIMEOUT = 10.0
 """Seconds a client has to take the response."""
 HANDLER_TIMEOUT = 30.0
 """Seconds a handler has to answer; then the client gets a 503."""
-MAX_CONNECTIONS = 1024
-"""Open connections per server at most (see the connection policy above)."""
+MAX_CONNECTIONS = 4096
+"""Open connections per server at most (see the connection policy above): about 10 KB of
+memory each (bench/bench_health.py)."""
 BACKLOG = 1024
 """Connections the kernel queues before they are accepted (capped by ``net.core.somaxconn``)."""
 RESERVED_FILES = 256
@@ -254,6 +257,7 @@ class HttpServer:
         head_timeout: float = HEAD_TIMEOUT,
         handler_timeout: float = HANDLER_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        rng: random.Random | None = None,
     ) -> None:
         self.requested = address
         self.handler = handler
@@ -261,6 +265,7 @@ class HttpServer:
         self.head_timeout = head_timeout
         self.handler_timeout = handler_timeout
         self.max_connections = max(1, max_connections)
+        self.rng = rng or random.Random()
         self.evicted = 0
         """Connections closed to make room for new ones (since start)."""
         self._connections: dict[asyncio.Task[Any], _Connection] = {}
@@ -333,8 +338,11 @@ class HttpServer:
     async def _respond(
         self, reader: asyncio.StreamReader, connection: _Connection
     ) -> tuple[Response | None, str]:
+        # Between 3/4 and 5/4 of head_timeout: connections opened together by one client do
+        # not all expire (and come back) together.
+        deadline = self.head_timeout * (0.75 + 0.5 * self.rng.random())
         try:
-            async with asyncio.timeout(self.head_timeout):
+            async with asyncio.timeout(deadline):
                 head = await reader.readuntil(b"\r\n\r\n")
         except (asyncio.LimitOverrunError, ValueError):
             return Response.text(431, "request head too large\n"), "GET"
