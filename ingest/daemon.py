@@ -113,6 +113,7 @@ class Daemon:
         self.jobs: FeedJobs | None = None
         self._old_fetchers: list[Fetcher] = []
         self._probing: asyncio.Task[None] | None = None
+        self._reload_after_start = False
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -131,6 +132,8 @@ class Daemon:
                 self.notifier.ready(self._status_line())
                 feeds = len(self.jobs.feeds) if self.jobs else 0
                 event(log, "ready", feeds=feeds, owner=self.owner, store=self.store_name)
+                if self._reload_after_start:
+                    self.request_reload()
             await self._stop.wait()
         finally:
             await self._shutdown()
@@ -142,9 +145,9 @@ class Daemon:
         address = self.settings.daemon.health_address
         if address is None:
             return
-        # Held connections cost a file each: take the most files allowed (systemd and most
-        # shells give 1,024 soft, far more hard), and cap connections under that.
-        before, limit = raise_open_files_limit()
+        # Held connections cost a file each: take the files they need, up to the hard limit
+        # (systemd and most shells give 1,024 soft, far more hard), and cap them under that.
+        before, limit = raise_open_files_limit(HTTP_SERVERS)
         server = HttpServer(
             address,
             health.routes(self.readiness, self.status, self.metrics),
@@ -258,7 +261,11 @@ class Daemon:
     # -- reload -------------------------------------------------------------------------
 
     def request_reload(self) -> None:
-        """SIGHUP (on the event loop, so never during another reload or a job's step)."""
+        """SIGHUP (on the event loop, so never during another reload or a job's step); one
+        that comes while starting is applied once ready."""
+        if self.readiness.phase == "starting":
+            self._reload_after_start = True
+            return
         if self.readiness.phase == "stopping":
             return
         self.notifier.reloading()

@@ -213,16 +213,21 @@ def _token(name: str) -> bool:
     return bool(name) and all(c.isascii() and (c.isalnum() or c in "-_") for c in name)
 
 
-def raise_open_files_limit() -> tuple[int, int]:
-    """Raise this process's soft open-files limit to its hard limit; (before, after)."""
+def raise_open_files_limit(servers: int = 1) -> tuple[int, int]:
+    """Raise this process's soft open-files limit, up to its hard limit, to what ``servers``
+    servers at ``MAX_CONNECTIONS`` need; (before, after)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if resource.RLIM_INFINITY in (hard, soft) or soft >= hard:
+    want = MAX_CONNECTIONS * max(1, servers) + RESERVED_FILES
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return soft, soft
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if target <= soft:
         return soft, soft
     try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (ValueError, OSError):
         return soft, soft
-    return soft, hard
+    return soft, target
 
 
 def connection_cap(open_files: int, servers: int = 1) -> int:

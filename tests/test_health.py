@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 import socket
+import subprocess
+import sys
 from urllib.parse import quote
 
 import pytest
@@ -11,7 +14,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.errors import ConfigError
 from ingest.health import HEARTBEAT_STALE, PROBE_STALE, Readiness
-from ingest.httpserver import HttpServer, Request, Response, Router
+from ingest.httpserver import (
+    MAX_CONNECTIONS,
+    RESERVED_FILES,
+    HttpServer,
+    Request,
+    Response,
+    Router,
+)
 from ingest.metrics import Metrics
 from ingest.models import FeedOutcome
 from ingest.notify import Notifier
@@ -305,3 +315,29 @@ def test_notifier(tmp_path) -> None:  # type: ignore[no-untyped-def]
     silent = Notifier({})
     assert not silent.enabled and not silent.ready("x")
     assert Notifier({"WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"}).watchdog_seconds is None
+
+
+def test_the_open_files_limit_is_raised_to_what_held_connections_need() -> None:
+    """The connection cap follows the open-files limit, raised (up to the hard limit) at start;
+    run in a child so this process keeps its own limit."""
+    script = """
+import resource
+from ingest.httpserver import connection_cap, raise_open_files_limit
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+before, after = raise_open_files_limit(2)
+print(before, after, connection_cap(after, 2), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+before, after = raise_open_files_limit(2)
+print(before, after, connection_cap(after, 2))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=30
+    )
+    first, second = result.stdout.splitlines()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard >= 2 * MAX_CONNECTIONS + RESERVED_FILES:
+        want = 2 * MAX_CONNECTIONS + RESERVED_FILES
+        assert first.split() == ["256", str(want), str(MAX_CONNECTIONS), str(want)]
+    # A hard limit of 1,024 leaves (1,024 - reserved) / 2 connections per server.
+    assert second.split() == ["1024", "1024", str((1024 - RESERVED_FILES) // 2)]
