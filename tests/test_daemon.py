@@ -487,15 +487,23 @@ def test_a_thousand_idle_connections_leave_probes_answered(
 ) -> None:
     """Issue 11 finding 1, on the real daemon: 70 connections holding half a request head made
     /healthz answer 503 and `ingest healthcheck` fail. With 1,000 held, every probe gets 200
-    (probe latency under load: bench/bench_health.py)."""
+    (probe latency under load: bench/bench_health.py). A feed with credentials in its URL
+    shows them nowhere (issue 11 finding 7, HOSTILE 44)."""
     open_files_for(1100)
     db, config, log = tmp_path / "ingest.db", tmp_path / "ingest.toml", tmp_path / "daemon.log"
     port = free_port()
-    write_config(config, db, port, {})
+    server = FeedServer().start()
+    url = server.route("/private", Static(rss("private", range(1))))
+    private = (
+        url.replace("http://", "http://reader:s3cret@") + "?token=abcdefghijklmnopqrstuvwxyz0123"
+    )
+    write_config(config, db, port, {"private": private})
     daemon = start(config, port, notify_socket, log)
     idle: list[socket.socket] = []
+    shown: list[str] = []
     try:
         assert wait_for(lambda: daemon.get("/readyz")[0] == 200), log.read_text()
+        assert wait_for(lambda: len(stored(db)) == 1), log.read_text()
         for _ in range(1000):
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the rest
@@ -509,6 +517,8 @@ def test_a_thousand_idle_connections_leave_probes_answered(
         # refuses a daemon that runs on another store than the one the command would read.
         status = cli(env, "--config", str(config), "status")
         assert status.returncode == 0, status.stderr
+        shown += [status.stdout, daemon.get("/status")[1], daemon.get("/metrics")[1]]
+        assert "private <http://***@127.0.0.1:" in status.stdout
         assert status.stdout.startswith("daemon ")
         assert f" at 127.0.0.1:{port} on store sqlite:///{db.resolve()} " in status.stdout
         other = tmp_path / "other.db"
@@ -526,4 +536,8 @@ def test_a_thousand_idle_connections_leave_probes_answered(
             daemon.proc.kill()
             daemon.proc.wait()
         daemon.log.close()
-    assert "Traceback" not in log.read_text()
+        server.stop()
+    logged = log.read_text()
+    assert "Traceback" not in logged
+    for text in [logged, *shown]:
+        assert "s3cret" not in text and "abcdefghijklmnopqrstuvwxyz0123" not in text
