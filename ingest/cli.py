@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from ingest import __version__, config, explain, logs, read, upgrade
+from ingest import __version__, config, explain, feedstate, logs, read, upgrade
 from ingest.errors import ConfigError, StoreError, UsageError
 from ingest.fetch import Fetcher
 from ingest.fingerprint import to_hex
@@ -40,7 +40,7 @@ from ingest.pipeline import Pipeline, Target, utcnow
 from ingest.prepare import clean_article
 from ingest.search import marked
 from ingest.settings import FeedSettings, Settings
-from ingest.store import open_store
+from ingest.store import open_store, sqlite_path
 from ingest.store.base import FeedRow, Removal, Store, StoredArticle
 
 EXIT_OK = 0
@@ -938,86 +938,93 @@ def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 def _daemon_get(settings: Settings, path: str) -> tuple[int, bytes] | None:
     """GET a path of the running daemon's health endpoint; ``None`` when none answers."""
-    if not settings.daemon.health_address:
+    address = settings.daemon.health_address
+    if address is None:
         return None
-    host, port = config.parse_address(settings.daemon.health_address)
-    conn = http.client.HTTPConnection(host, port, timeout=3)
+    conn = http.client.HTTPConnection(address.host, address.port, timeout=3)
     try:
         conn.request("GET", path)
         response = conn.getresponse()
         return response.status, response.read()
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return None
     finally:
         conn.close()
 
 
-def cmd_status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    answer = _daemon_get(settings, "/status")
-    if answer is not None and answer[0] == 200:
-        data = json.loads(answer[1])
-        if args.json:
-            print(json.dumps(data, ensure_ascii=False, indent=1), file=out)
-            return 0
-        d = data["daemon"]
-        state = "ready" if d["ready"] else f"not ready ({d['reason']})"
-        print(
-            f"daemon {d['owner']} (ingest {d['version']}): {state}, up {d['uptime_seconds']} s, "
-            f"{d['feeds']} feeds, {d['failing']} failing",
-            file=out,
-        )
-        for f in data["feeds"]:
-            outcome = f["outcome"] or "not fetched yet"
-            if f["error_code"]:
-                outcome += (
-                    f" ({f['error_code']}: {f['error']}; {f['consecutive_failures']} in a row)"
-                )
-            print(
-                f"{f['name']}: {outcome}; last success {f['last_success'] or '-'}; "
-                f"next run {f['next_run'] or '-'}; articles {f['articles']}, "
-                f"duplicates {f['duplicates']}"
-                + (f"; held by {f['lease_owner']}" if f["lease_owner"] else ""),
-                file=out,
-            )
-        return 0
-    print(
-        "no daemon answers at "
-        f"{settings.daemon.health_address or '(health endpoint off)'}; state from the store:",
-        file=sys.stderr,
+def _daemon_status(answer: tuple[int, bytes]) -> dict[str, Any] | None:
+    """The status document of a ``/status`` answer, ``None`` when it is not an ingest
+    daemon's."""
+    status, body = answer
+    if status != 200:
+        return None
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    fits = (
+        isinstance(doc, dict)
+        and isinstance(doc.get("daemon"), dict)
+        and isinstance(doc.get("store"), str)
+        and isinstance(doc.get("feeds"), list)
     )
+    return doc if fits else None
+
+
+def _stored_status(settings: Settings, now: datetime) -> dict[str, Any]:
+    """The status document from the store alone, which must exist (nothing is created)."""
+    path = sqlite_path(settings.db)
+    if path is not None and path != ":memory:" and not Path(path).exists():
+        raise UsageError(
+            f"no store at {path}: nothing was fetched into it yet. Name the store to read with "
+            "--db URL, INGEST_DB or [store] db in the configuration"
+        )
+    store = open_store(settings.db, create=False)
+    try:
+        store.check_schema()
+        rows = store.feeds()
+    finally:
+        store.close()
+    states = feedstate.from_store(settings.feeds, rows)
+    return feedstate.document(None, feedstate.store_identity(settings.db), states, now)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    address = settings.daemon.health_address
+    mine = feedstate.store_identity(settings.db)
+    answer = _daemon_get(settings, "/status")
+    doc = _daemon_status(answer) if answer is not None else None
+    if doc is not None:
+        if doc["store"] != mine:
+            raise UsageError(
+                f"the daemon at {address} runs on store {doc['store']}, not on {mine}, the "
+                "store this command reads: give the daemon's --config, or --db"
+            )
+        source = str(address)
+    else:
+        if address is None:
+            source = "the health endpoint is off: [daemon] health_address"
+        elif answer is None:
+            source = f"no daemon answers at {address}"
+        else:
+            source = f"what answers at {address} is not an ingest daemon"
+        doc = _stored_status(settings, args.clock())
     if args.json:
-        store = _open(settings)
-        try:
-            rows = [
-                {
-                    "name": r.name,
-                    "url": r.url,
-                    "last_fetch": _iso(r.last_fetch),
-                    "last_success": _iso(r.last_success),
-                    "outcome": r.last_status,
-                    "error_code": r.error_code,
-                    "error": r.error,
-                    "consecutive_failures": r.consecutive_failures,
-                    "next_run": _iso(r.next_check),
-                    "articles": r.articles,
-                    "duplicates": r.duplicates,
-                    "lease_owner": r.lease_owner,
-                }
-                for r in store.feeds()
-            ]
-        finally:
-            store.close()
-        print(json.dumps({"daemon": None, "feeds": rows}, ensure_ascii=False, indent=1), file=out)
-        return 0
-    return cmd_feeds(args, settings, out)
+        print(json.dumps(doc, ensure_ascii=False, indent=1), file=out)
+    else:
+        for line in feedstate.text_lines(doc, source):
+            print(line, file=out)
+    return 0
 
 
 def cmd_healthcheck(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     answer = _daemon_get(settings, "/readyz")
     if answer is None:
-        print(
-            f"not ready: no daemon answers at {settings.daemon.health_address or '(off)'}", file=out
+        address = settings.daemon.health_address
+        where = (
+            f"at {address}" if address else "(the health endpoint is off: [daemon] health_address)"
         )
+        print(f"not ready: no daemon answers {where}", file=out)
         return 1
     print(answer[1].decode("utf-8", "replace").strip(), file=out)
     return 0 if answer[0] == 200 else 1

@@ -32,11 +32,13 @@ from ingest.errors import ConfigError
 from ingest.netguard import redact_url
 from ingest.settings import (
     MAX_AUTHOR_CHARS_CEILING,
+    Address,
     DaemonSettings,
     DedupSettings,
     FeedSettings,
     HttpSettings,
     LimitSettings,
+    SchedulePolicy,
     Settings,
 )
 from ingest.store import sqlite_path
@@ -44,9 +46,13 @@ from ingest.store import sqlite_path
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def default_db_path() -> Path:
-    """The embedded store when nothing else says: ``$XDG_DATA_HOME/ingest/ingest.db``."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+def default_db_path(environ: Mapping[str, str]) -> Path:
+    """The embedded store when nothing else says: ``$XDG_DATA_HOME/ingest/ingest.db``, else
+    ``$HOME/.local/share/ingest/ingest.db``."""
+    base = environ.get("XDG_DATA_HOME")
+    if not base:
+        home = environ.get("HOME")
+        base = str((Path(home) if home else Path.home()) / ".local" / "share")
     return Path(base) / "ingest" / "ingest.db"
 
 
@@ -262,8 +268,8 @@ def _feeds(value: object, problems: _Problems) -> tuple[FeedSettings, ...]:
     return tuple(feeds)
 
 
-def parse_address(text: str) -> tuple[str, int]:
-    """``host:port`` (``[v6]:port`` for IPv6) -> (host, port); ``ValueError`` when malformed."""
+def parse_address(text: str) -> Address:
+    """``host:port`` (``[v6]:port`` for IPv6) -> ``Address``; ``ValueError`` when malformed."""
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"expected host:port, got {text!r}")
@@ -272,27 +278,75 @@ def parse_address(text: str) -> tuple[str, int]:
         raise ValueError(f"no host in {text!r}")
     if ":" in host:
         ipaddress.ip_address(host)  # an IPv6 literal must be a valid one
-    return host, int(port)
+    return Address(host, int(port))
 
 
-def _check_daemon(kwargs: Mapping[str, Any], problems: _Problems) -> None:
-    defaults = DaemonSettings()
-    lo = kwargs.get("min_interval", defaults.min_interval)
-    hi = kwargs.get("max_interval", defaults.max_interval)
-    if isinstance(lo, float) and isinstance(hi, float) and lo > hi:
+@dataclasses.dataclass(frozen=True)
+class _DaemonTable:
+    """The ``[daemon]`` table as written in TOML: its keys and their types. Parsing turns it
+    into ``DaemonSettings`` (``daemon_table`` is the way back, for the defaults)."""
+
+    min_interval: float
+    max_interval: float
+    backoff_base: float
+    jitter: float
+    stop_timeout: float
+    health_address: str
+    per_feed_metrics: bool
+    log_format: str
+    lease_seconds: float | None
+
+
+def daemon_table(settings: DaemonSettings) -> dict[str, Any]:
+    """``settings`` as the ``[daemon]`` keys and values of a TOML file."""
+    schedule, address = settings.schedule, settings.health_address
+    return {
+        "min_interval": schedule.min_interval,
+        "max_interval": schedule.max_interval,
+        "backoff_base": schedule.backoff_base,
+        "jitter": schedule.jitter,
+        "stop_timeout": settings.stop_timeout,
+        "health_address": "" if address is None else str(address),
+        "per_feed_metrics": settings.per_feed_metrics,
+        "log_format": settings.log_format,
+        "lease_seconds": settings.lease_seconds,
+    }
+
+
+def _daemon(table: object, problems: _Problems) -> DaemonSettings:
+    """Validate ``[daemon]`` and build its typed settings (one policy, one address)."""
+    given = _section(_DaemonTable, table, "daemon", problems)
+    _positive(given, "daemon", problems)
+    values = {**daemon_table(DaemonSettings()), **given}
+    lo, hi = values["min_interval"], values["max_interval"]
+    if lo > hi:
         problems.add("daemon.min_interval", f"must not exceed daemon.max_interval ({lo} > {hi})")
-    if kwargs.get("log_format", "text") not in ("text", "json"):
-        got = kwargs["log_format"]
+    if values["log_format"] not in ("text", "json"):
+        got = values["log_format"]
         problems.add("daemon.log_format", f'expected "text" or "json", got {got!r}')
     for key in ("min_interval", "max_interval", "backoff_base"):
-        if kwargs.get(key) == 0:
+        if values[key] == 0:
             problems.add(f"daemon.{key}", "must be greater than zero (0 would fetch in a loop)")
-    address = kwargs.get("health_address")
-    if address:
+    address: Address | None = None
+    if values["health_address"]:
         try:
-            parse_address(address)
+            address = parse_address(values["health_address"])
         except ValueError as exc:
             problems.add("daemon.health_address", str(exc))
+    schedule = SchedulePolicy(
+        min_interval=values["min_interval"],
+        max_interval=values["max_interval"],
+        backoff_base=values["backoff_base"],
+        jitter=values["jitter"],
+    )
+    return DaemonSettings(
+        schedule=schedule,
+        stop_timeout=values["stop_timeout"],
+        health_address=address,
+        per_feed_metrics=values["per_feed_metrics"],
+        log_format=values["log_format"],
+        lease_seconds=values["lease_seconds"],
+    )
 
 
 def _limits(table: object, problems: _Problems) -> dict[str, Any]:
@@ -336,8 +390,13 @@ def _retention(value: object, dedup: object, problems: _Problems) -> float | Non
     return float(value)
 
 
-def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> Settings:
-    """Validate a parsed TOML document; raise ``ConfigError`` listing every problem."""
+def settings_from_mapping(
+    data: Mapping[str, Any],
+    source: str = "<config>",
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Validate a parsed TOML document; raise ``ConfigError`` listing every problem.
+    ``environ`` locates the default store (``os.environ`` when not given)."""
     problems = _Problems(source)
     known = {"store", "http", "dedup", "daemon", "limits", "feeds"}
     for key in data:
@@ -391,19 +450,17 @@ def settings_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> 
         value = dedup_kwargs.get(key)
         if isinstance(value, int) and value > 64:
             problems.add(f"dedup.{key}", f"must be at most 64 (bits), got {value}")
-    daemon_kwargs = _section(DaemonSettings, data.get("daemon"), "daemon", problems)
-    _positive(daemon_kwargs, "daemon", problems)
-    _check_daemon(daemon_kwargs, problems)
+    daemon = _daemon(data.get("daemon"), problems)
     limit_kwargs = _limits(data.get("limits"), problems)
     feeds = _feeds(data.get("feeds"), problems)
     if problems.items:
         raise ConfigError(problems.items)
     return Settings(
-        db=db or f"sqlite:///{default_db_path()}",
+        db=db or f"sqlite:///{default_db_path(os.environ if environ is None else environ)}",
         retention_days=retention,
         http=HttpSettings(**http_kwargs),
         dedup=DedupSettings(**dedup_kwargs),
-        daemon=DaemonSettings(**daemon_kwargs),
+        daemon=daemon,
         limits=LimitSettings(**limit_kwargs),
         feeds=feeds,
         source=source,
@@ -450,8 +507,8 @@ def read_regular_file(path: str | os.PathLike[str], what: str, limit: int) -> by
     return raw
 
 
-def load(path: str | os.PathLike[str]) -> Settings:
-    """Read and validate a configuration file."""
+def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate a configuration file (``environ``: see ``settings_from_mapping``)."""
     source = str(path)
     raw = read_regular_file(path, "configuration", MAX_CONFIG_BYTES)
     try:
@@ -460,7 +517,7 @@ def load(path: str | os.PathLike[str]) -> Settings:
         raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
-    return settings_from_mapping(data, source)
+    return settings_from_mapping(data, source, environ)
 
 
 def resolve(
@@ -471,7 +528,7 @@ def resolve(
     """The settings a command runs with: file from ``--config``/``INGEST_CONFIG`` (optional),
     store from ``--db``/``INGEST_DB`` over the file's ``[store] db``."""
     path = config_path or environ.get("INGEST_CONFIG")
-    settings = load(path) if path else settings_from_mapping({}, "<defaults>")
+    settings = load(path, environ) if path else settings_from_mapping({}, "<defaults>", environ)
     if db_override is not None and not db_override.strip():
         raise ConfigError("--db: an empty database URL (sqlite:///PATH, a path, postgresql://...)")
     db = db_override or environ.get("INGEST_DB")

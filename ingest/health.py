@@ -1,125 +1,122 @@
-"""The daemon's small HTTP server: ``/healthz``, ``/livez``, ``/readyz``, ``/status``, ``/metrics``.
+"""The daemon's health: whether it is live and ready, and the routes that say so.
 
-It runs on the daemon's event loop and answers from state held in memory, never waiting on the
-store or the network, so it stays fast while the daemon is busy ingesting. It speaks just
-enough HTTP/1.1 for probes and scrapers: GET and HEAD only, one request per connection, an 8 KiB
-limit on the request head, a read timeout that cuts slow clients off, and a cap on open
-connections. It binds 127.0.0.1 by default; another address must be configured explicitly.
+::
+
+    /healthz, /livez  200 "ok" while the scheduler ticks (never touches the store or network)
+    /readyz           200 "ready" when started, not stopping, the scheduler ticks and the store
+                      answers and is writable; 503 "not ready: <reason>" otherwise
+    /status           the status document (``feedstate``)
+    /metrics          Prometheus text (``metrics``)
+
+Everything is answered from memory. ``Readiness`` holds what the answers are made of: the
+scheduler's heartbeat, the last store probe, and the last store write (a ping writes nothing
+and passes on a full disk or a read-only file; every feed outcome is a write).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from http import HTTPStatus
+from typing import Any
+
+from ingest.httpserver import Request, Response, Router
+from ingest.logs import event
+from ingest.metrics import CONTENT_TYPE, Metrics
+from ingest.models import FeedOutcome
 
 log = logging.getLogger("ingest.health")
 
-MAX_HEAD = 8192
-MAX_PATH = 2048
+PROBE_EVERY = 5.0
+"""Seconds between store probes (ping + status snapshot)."""
+PROBE_STALE = 30.0
+"""A store that has not answered a probe for this long makes the daemon not ready."""
+HEARTBEAT_STALE = 10.0
+"""A scheduler that has not ticked for this long is wedged: not live, no watchdog pings."""
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str = "text/plain; charset=utf-8"
-    headers: tuple[tuple[str, str], ...] = field(default=())
+class Readiness:
+    """Liveness and readiness from the daemon's phase, heartbeat, probes and writes.
+    ``monotonic`` is the clock (seconds)."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._now = monotonic
+        self.phase = "starting"
+        """``starting``, ``ready`` or ``stopping``."""
+        self.scheduler_running = False
+        self._tick = monotonic()
+        self._probe_ok_at: float | None = None
+        self._probe_error: str | None = "starting"
+        self._write_error: str | None = None
+
+    def tick(self) -> None:
+        """The scheduler made progress."""
+        self._tick = self._now()
+
+    def probe_ok(self) -> None:
+        if self._probe_error is not None and self._probe_ok_at is not None:
+            event(log, "store ready again")
+        self._probe_ok_at = self._now()
+        self._probe_error = None
+
+    def probe_failed(self, code: str, message: str) -> None:
+        reason = f"store: {code}: {message}"
+        if self._probe_error != reason:
+            event(log, "store not ready", logging.ERROR, error_code=code, error=message)
+        self._probe_error = reason
+
+    def wrote(self, outcome: FeedOutcome) -> None:
+        """A feed's outcome was (or failed to be) written: a ``db_*`` error makes the store not
+        ready until a write succeeds."""
+        code = outcome.error_code or ""
+        if outcome.status == "error" and code.startswith("db_"):
+            if self._write_error is None:
+                event(log, "store not ready", logging.ERROR, error_code=code, error=outcome.error)
+            self._write_error = f"store: {code}: {outcome.error}"
+        elif outcome.status != "error" and self._write_error is not None:
+            self._write_error = None
+            event(log, "store ready again")
+
+    def live_reason(self) -> str | None:
+        age = self._now() - self._tick
+        if self.scheduler_running and age > HEARTBEAT_STALE:
+            return f"scheduler has not ticked for {age:.0f} s"
+        return None
+
+    def store_reason(self) -> str | None:
+        if self._probe_error:
+            return self._probe_error
+        if self._write_error:
+            return self._write_error
+        if self._probe_ok_at is None or self._now() - self._probe_ok_at > PROBE_STALE:
+            return f"store has not answered a probe for {PROBE_STALE:.0f} s"
+        return None
+
+    def ready_reason(self) -> str | None:
+        if self.phase != "ready":
+            return self.phase
+        if not self.scheduler_running:
+            return "scheduler not running"
+        return self.live_reason() or self.store_reason()
 
 
-Router = Callable[[str], Response]
-"""Maps a path (query string removed) to a response."""
+def routes(readiness: Readiness, status: Callable[[], dict[str, Any]], metrics: Metrics) -> Router:
+    """The health endpoint's routes."""
 
+    def live(_: Request) -> Response:
+        reason = readiness.live_reason()
+        return Response.text(503, f"not live: {reason}\n") if reason else Response.text(200, "ok\n")
 
-def _head(response: Response, length: int) -> bytes:
-    reason = HTTPStatus(response.status).phrase
-    lines = [
-        f"HTTP/1.1 {response.status} {reason}",
-        f"Content-Type: {response.content_type}",
-        f"Content-Length: {length}",
-        "Cache-Control: no-store",
-        "Connection: close",
-        *(f"{k}: {v}" for k, v in response.headers),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    def ready(_: Request) -> Response:
+        reason = readiness.ready_reason()
+        if reason:
+            return Response.text(503, f"not ready: {reason}\n")
+        return Response.text(200, "ready\n")
 
-
-class HealthServer:
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        router: Router,
-        *,
-        read_timeout: float = 5.0,
-        max_connections: int = 64,
-    ) -> None:
-        self.host, self.port = host, port
-        self.router = router
-        self.read_timeout = read_timeout
-        self.max_connections = max_connections
-        self._open = 0
-        self._server: asyncio.Server | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The bound address (the real port when 0 was asked for)."""
-        assert self._server is not None
-        sockname = self._server.sockets[0].getsockname()
-        return str(sockname[0]), int(sockname[1])
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, limit=MAX_HEAD, reuse_address=True
-        )
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._open += 1
-        try:
-            if self._open > self.max_connections:
-                await self._send(writer, "GET", Response(503, b"too many connections\n"))
-                return
-            method, response = await self._handle(reader)
-            if response is not None:
-                await self._send(writer, method, response)
-        except Exception:  # a client's mistake must never reach the daemon
-            log.debug("health request failed", exc_info=True)
-        finally:
-            self._open -= 1
-            writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
-
-    async def _handle(self, reader: asyncio.StreamReader) -> tuple[str, Response | None]:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.read_timeout)
-        except (asyncio.LimitOverrunError, ValueError):
-            return "GET", Response(431, b"request head too large\n")
-        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-            return "GET", None  # slow or vanished client: hang up
-        request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-        parts = request_line.split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-            return "GET", Response(400, b"bad request\n")
-        method, target = parts[0], parts[1]
-        if method not in ("GET", "HEAD"):
-            return method, Response(405, b"only GET and HEAD\n", headers=(("Allow", "GET, HEAD"),))
-        if len(target) > MAX_PATH:
-            return method, Response(414, b"path too long\n")
-        path = target.split("?", 1)[0]
-        return method, self.router(path)
-
-    async def _send(self, writer: asyncio.StreamWriter, method: str, response: Response) -> None:
-        writer.write(_head(response, len(response.body)))
-        if method != "HEAD":
-            writer.write(response.body)
-        await asyncio.wait_for(writer.drain(), self.read_timeout)
+    router = Router()
+    router.add("/healthz", live)
+    router.add("/livez", live)
+    router.add("/readyz", ready)
+    router.add("/status", lambda _: Response.json(status()))
+    router.add("/metrics", lambda _: Response(200, metrics.render(), CONTENT_TYPE))
+    return router

@@ -2,7 +2,9 @@
 
 Names follow the conventions: ``ingest_`` prefix, ``_total`` counters, ``_seconds`` units.
 No label carries a URL. Label values are bounded: outcomes are the error codes of
-``errors.py``; levels and reasons are fixed by the pipeline. The per-feed last-success gauge
+``errors.py``; levels are fixed here; reasons are the ``Removed.reason`` values the pipeline
+reports (any of them is counted, the paragraph rule's ``dedupe.DUPLICATE_REASONS`` also as
+paragraph duplicates). The per-feed last-success gauge
 (labelled by the operator's feed name) is the only series that grows with the number of feeds,
 and ``[daemon] per_feed_metrics = false`` turns it off.
 """
@@ -15,6 +17,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ingest.models import PARAGRAPH_RULE_REASONS as DUPLICATE_REASONS
 from ingest.models import FeedOutcome
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -64,9 +67,14 @@ class Metrics:
         )
         for level in ("paragraph", "article", "exact"):
             self.duplicates.labels(level=level)
+        for reason in DUPLICATE_REASONS:
+            self.removed.labels(reason=_label(reason))
 
-    def observe(self, outcome: FeedOutcome, success_at: float | None) -> None:
-        """Count one feed's outcome."""
+    def observe(
+        self, outcome: FeedOutcome, success_at: float | None, *, configured: bool = True
+    ) -> None:
+        """Count one feed's outcome; ``configured=False`` (a feed removed while it ran) counts it
+        without bringing its per-feed series back."""
         label = outcome.status if outcome.status != "error" else (outcome.error_code or "error")
         self.fetches.labels(outcome=label).inc()
         self.duration.observe(outcome.duration_ms / 1000)
@@ -74,10 +82,10 @@ class Metrics:
         self.duplicates.labels(level="article").inc(outcome.duplicates)
         self.duplicates.labels(level="exact").inc(outcome.exact)
         for reason, count in outcome.removed:
-            self.removed.labels(reason=reason).inc(count)
-            if reason in ("near_duplicate", "exact_duplicate"):
+            self.removed.labels(reason=_label(reason)).inc(count)
+            if reason in DUPLICATE_REASONS:
                 self.duplicates.labels(level="paragraph").inc(count)
-        if success_at is not None and self.per_feed:
+        if success_at is not None and self.per_feed and configured:
             self.last_success.labels(feed=outcome.name).set(success_at)
 
     def forget(self, names: Iterable[str]) -> None:
@@ -88,3 +96,9 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _label(reason: object) -> str:
+    """A reason as a label value: a string, or the value of a string enum."""
+    value = getattr(reason, "value", reason)
+    return str(value)

@@ -451,13 +451,7 @@ class Pipeline:
         self.fetcher = fetcher
         self.clock = clock
         self.rng = rng or random.Random()
-        daemon = settings.daemon
-        self.policy = SchedulePolicy(
-            min_interval=daemon.min_interval,
-            max_interval=daemon.max_interval,
-            backoff_base=daemon.backoff_base,
-            jitter=daemon.jitter,
-        )
+        self.policy = settings.daemon.schedule
         self._owns_parser = parser is None
         if parser is None:
             memory, seconds = parse_limits(settings.http.max_body_bytes)

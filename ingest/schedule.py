@@ -12,7 +12,8 @@
 
 A failing feed is never given up: it is retried at ``max_interval`` (or later when the server
 asks) for as long as it fails, and its failures stay visible in status and health.
-No clock, no randomness and no settings are read here: all are arguments.
+No clock, no randomness and no settings are read here: all are arguments (the bounds are a
+``settings.SchedulePolicy``, the ``[daemon]`` keys or a feed's own).
 """
 
 from __future__ import annotations
@@ -25,21 +26,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from ingest.settings import SchedulePolicy
 
-@dataclass(frozen=True, slots=True)
-class SchedulePolicy:
-    min_interval: float = 300.0
-    """Seconds: never check a feed more often than this."""
-    max_interval: float = 6 * 3600.0
-    """Seconds: check every feed at least this often (failing ones included)."""
-    backoff_base: float = 300.0
-    """Seconds of the first retry after an error; doubles per consecutive failure."""
-    jitter: float = 0.1
-    """Up to this fraction is added at random, so feeds do not fire in lockstep."""
-    hint_cap: float = 24 * 3600.0
-    """A server's hints (ttl, max-age, Retry-After) are obeyed up to this many seconds."""
-    polls_per_gap: float = 2.0
-    """How many checks per average gap between the feed's items."""
+__all__ = [
+    "FetchResult",
+    "SchedulePolicy",
+    "backoff",
+    "max_age",
+    "next_check_at",
+    "publish_interval",
+    "retry_after",
+    "server_floor",
+]
 
 
 @dataclass(frozen=True, slots=True)

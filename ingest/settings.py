@@ -7,7 +7,7 @@ named and commented with how they were measured.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 USER_AGENT = "ingest/0.1 (+https://github.com/ingest-news/ingest; Arabic news feed ingestion)"
 
@@ -74,7 +74,10 @@ class DedupSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class DaemonSettings:
+class SchedulePolicy:
+    """How often a feed is checked (``schedule.next_check_at``): the ``[daemon]`` scheduling keys,
+    or a feed's own ``min_interval``/``max_interval`` over them (``bounded``)."""
+
     min_interval: float = 300.0
     """Seconds: no feed is checked more often than this."""
     max_interval: float = 6 * 3600.0
@@ -83,10 +86,44 @@ class DaemonSettings:
     """Seconds before the first retry of a failing feed; doubles per failure up to max_interval."""
     jitter: float = 0.1
     """Fraction of an interval added at random so feeds do not fire in lockstep."""
+    hint_cap: float = 24 * 3600.0
+    """A server's hints (ttl, max-age, Retry-After) are obeyed up to this many seconds."""
+    polls_per_gap: float = 2.0
+    """How many checks per average gap between the feed's items."""
+
+    def bounded(self, min_interval: float | None, max_interval: float | None) -> SchedulePolicy:
+        """This policy with a feed's own bounds (``None``: keep this one's)."""
+        if min_interval is None and max_interval is None:
+            return self
+        return replace(
+            self,
+            min_interval=self.min_interval if min_interval is None else min_interval,
+            max_interval=self.max_interval if max_interval is None else max_interval,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A TCP address to listen on (``config.parse_address`` makes one from ``host:port``)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    """``[daemon]``, parsed: the four scheduling keys (``min_interval``, ``max_interval``,
+    ``backoff_base``, ``jitter``) are ``schedule``; ``health_address = ""`` is ``None``."""
+
+    schedule: SchedulePolicy = SchedulePolicy()
     stop_timeout: float = 20.0
     """Seconds in-flight fetches get to finish after SIGTERM (keep below TimeoutStopSec)."""
-    health_address: str = "127.0.0.1:8425"
-    """host:port of /healthz, /readyz, /status, /metrics; "" turns the endpoint off."""
+    health_address: Address | None = Address("127.0.0.1", 8425)
+    """Where /healthz, /readyz, /status, /metrics are served; ``None``: nowhere."""
     per_feed_metrics: bool = True
     """Export a last-success timestamp per feed (one series per feed, labelled by name)."""
     log_format: str = "text"

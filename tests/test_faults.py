@@ -79,7 +79,7 @@ from ingest.fetch import Fetcher
 from ingest.isolate import WorkerPool
 from ingest.models import FeedOutcome
 from ingest.pipeline import MOVE_AFTER, Pipeline, Target
-from ingest.settings import DaemonSettings, HttpSettings, Settings
+from ingest.settings import DaemonSettings, HttpSettings, SchedulePolicy, Settings
 from ingest.store import open_store
 from ingest.store.base import FeedUpdate, Store
 from ingest.store.sqlite import SQLiteStore
@@ -87,7 +87,9 @@ from ingest.store.sqlite import SQLiteStore
 MIB = 1024 * 1024
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 HTTP = HttpSettings(connect_timeout=0.5, read_timeout=0.5, deadline=1.0, allow_networks=LOOPBACK)
-DAEMON = DaemonSettings(min_interval=60.0, max_interval=3600.0, backoff_base=60.0, jitter=0.0)
+DAEMON = DaemonSettings(
+    schedule=SchedulePolicy(min_interval=60.0, max_interval=3600.0, backoff_base=60.0, jitter=0.0)
+)
 BASE = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
 
@@ -292,7 +294,7 @@ def test_410_gone_is_its_own_error_retried_at_the_slowest_rate(
         # Never given up, never hammered: due again after max_interval, not backoff_base.
         assert outcome.next_check is not None
         wait = (outcome.next_check - now).total_seconds()
-        assert DAEMON.max_interval - 1 <= wait <= DAEMON.max_interval + 5
+        assert DAEMON.schedule.max_interval - 1 <= wait <= DAEMON.schedule.max_interval + 5
         row = store.feed(before.url)
         assert row is not None and row.next_check is not None
 

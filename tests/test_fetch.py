@@ -14,7 +14,6 @@ import ipaddress
 import os
 import resource
 import socket
-import time
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -176,7 +175,6 @@ def test_200_hands_on_body_lowercase_headers_and_validators() -> None:
     assert all(name == name.lower() for name in fetched.headers)
     assert fetched.cache == HttpCache('"abc"', "Wed, 01 Jan 2025 00:00:00 GMT")
     assert fetched.permanent_redirect is None
-    assert fetched.elapsed_ms >= 0
     sent = handler.seen[0].headers
     assert sent["user-agent"] == FAST.user_agent
     assert sent["accept-encoding"] == "gzip, deflate"
@@ -441,15 +439,12 @@ def test_gzip_bomb_stops_at_the_decoded_cap() -> None:
     config = settings(max_body_bytes=2 * MIB)
     tracemalloc.start()
     try:
-        started = time.monotonic()
         error = mock_error(handler, "https://f.example/", config)
-        elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert error.code == "body_too_large"
     assert "after decoding" in error.message
-    assert elapsed < 1.0
     # 2 MiB of zeros is about 2 KB of deflate: the fetcher stopped reading right there.
     assert stream.pulled <= 64 * KIB
     assert peak < 2 * MIB + 64 * KIB + 512 * KIB, (
@@ -647,12 +642,9 @@ def test_total_deadline_ends_slow_servers(server: FeedServer, path: str, behavio
     config = settings(read_timeout=5.0, deadline=0.6)
     url = server.route(path, behaviour)
     baseline = open_fds()
-    started = time.monotonic()
     error = real_error(url, config)
-    elapsed = time.monotonic() - started
     assert error.code == "timeout"
-    assert "deadline" in error.message
-    assert elapsed < config.deadline + 1.0
+    assert "within the 0.6 s deadline" in error.message  # not the 5 s read timeout
     assert wait_until(lambda: open_fds() <= baseline), f"{open_fds()} fds open, {baseline} before"
 
 
@@ -662,29 +654,30 @@ def test_stalled_handshake_ends_at_the_deadline(scheme: str) -> None:
     config = settings(connect_timeout=5.0, read_timeout=5.0, deadline=0.6)
     with SilentListener() as silent:
         baseline = open_fds()
-        started = time.monotonic()
         error = real_error(silent.url("/feed", scheme), config)
         assert error.code == "timeout"
-        assert time.monotonic() - started < config.deadline + 1.0
+        assert "within the 0.6 s deadline" in error.message  # not the 5 s timeouts
         assert open_fds() <= baseline
 
 
 def test_read_timeout_ends_a_silent_server_before_the_deadline(server: FeedServer) -> None:
     url = server.route("/hang", Hang(after_headers=True))
-    started = time.monotonic()
     error = real_error(url, settings(read_timeout=0.3, deadline=5.0))
     assert error.code == "timeout"
-    assert time.monotonic() - started < 1.5
+    assert "no data for 0.3 s" in error.message and "deadline" not in error.message
 
 
 def test_oversized_bodies(server: FeedServer) -> None:
     declared = server.route("/big", Static(b"x" * (30 * MIB)))
     chunked = server.route("/chunked", Chunked(200 * MIB))
-    for url in (declared, chunked):
-        started = time.monotonic()
-        error = real_error(url)
-        assert error.code == "body_too_large"
-        assert time.monotonic() - started < 1.0
+    error = real_error(declared)
+    assert error.code == "body_too_large"
+    assert f"Content-Length {30 * MIB} is over" in error.message  # refused before reading
+    error = real_error(chunked)
+    assert error.code == "body_too_large"
+    # The client hung up at the cap: the server did not get to send its 200 MiB.
+    assert wait_until(lambda: server.open_connections == 0)
+    assert server.exchanges[-1].path == "/chunked"
 
 
 def test_gzip_bomb_over_the_wire_stays_small(server: FeedServer) -> None:
@@ -696,15 +689,12 @@ def test_gzip_bomb_over_the_wire_stays_small(server: FeedServer) -> None:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     tracemalloc.start()
     try:
-        started = time.monotonic()
         error = real_error(url, config)
-        elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert error.code == "body_too_large"
     assert "after decoding" in error.message
-    assert elapsed < 2.0
     assert peak < 2 * MIB + 64 * KIB + 1 * MIB, f"peak {peak} bytes"
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 64 * 1024
     assert real_error(stacked, config).code == "unsupported_encoding"
@@ -737,10 +727,8 @@ def test_closed_port_is_a_connect_error() -> None:
 
 def test_redirect_loop_fails_fast(server: FeedServer) -> None:
     url = server.route("/loop", Redirect("/loop"))
-    started = time.monotonic()
     error = real_error(url)
     assert error.code == "too_many_redirects"
-    assert time.monotonic() - started < 1.0
     assert server.hits["/loop"] == 6  # the first request and 5 redirects followed
 
 

@@ -86,10 +86,9 @@ def pool() -> Iterator[WorkerPool]:
 
 
 def test_a_feed_parses_in_a_worker_exactly_as_in_process(pool: WorkerPool) -> None:
-    parsed, timing = pool.call(parse_feed, FEED, {}, url="u", label="u")
+    parsed, _ = pool.call(parse_feed, FEED, {}, url="u", label="u")
     assert parsed == parse_feed(FEED, {}, url="u")
     assert parsed.entries[0].title == "خبر"
-    assert timing.run_s < 2 and timing.queue_s < 1
     assert pool.stats.jobs == 1 and pool.stats.limited == 0
 
 
@@ -106,10 +105,8 @@ def test_errors_of_the_job_come_back_as_they_were(pool: WorkerPool) -> None:
 def test_the_wall_clock_limit_kills_and_replaces_the_worker(pool: WorkerPool) -> None:
     pool.time_limit = 0.3
     first = pool.call(os.getpid, label="x")[0]
-    started = time.monotonic()
     with pytest.raises(ParseError) as caught:
-        pool.call(spin, 30, label="https://slow.example/rss")
-    assert time.monotonic() - started < 1.5
+        pool.call(spin, 30, label="https://slow.example/rss")  # 30 s of work, a 0.3 s limit
     assert caught.value.code == "parse_resource_limit"
     assert "https://slow.example/rss" in caught.value.message and "0.3 s" in caught.value.message
     assert wait_dead(first)
@@ -146,11 +143,9 @@ def test_hostile_16_bombs_that_bypass_the_prefilter_die_inside_the_limits() -> N
     with WorkerPool(workers=1, memory_limit=MIN_MEMORY_LIMIT, time_limit=1.0) as pool:
         parent_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         for bomb in (quadratic_bomb(50_000, 10_000), redos.encode()):
-            started = time.monotonic()
             with pytest.raises(ParseError) as caught:
                 pool.call(feedparser_entries, bomb, label="bomb")
             assert caught.value.code == "parse_resource_limit"
-            assert time.monotonic() - started < 3
         assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - parent_peak < 20 * 1024
         assert pool.stats.limited == 2
         assert pool.call(parse_feed, FEED, {}, url="u", label="u")[0].entries
@@ -166,42 +161,56 @@ def test_hostile_18_the_largest_feed_the_fetcher_admits_parses_within_the_defaul
     memory, seconds = parse_limits(16 * MIB)
     assert (memory, seconds) == (512 * MIB, 10.0)
     with WorkerPool(workers=1, memory_limit=memory, time_limit=seconds) as pool:
-        parsed, timing = pool.call(parse_feed, body, {}, url="u", label="u")
-    assert len(parsed.entries) == 480 and timing.run_s < seconds / 2
+        parsed, _ = pool.call(parse_feed, body, {}, url="u", label="u")
+        assert pool.stats.limited == 0
+    assert len(parsed.entries) == 480  # its margin under the limits: bench/bench_timing.py
 
 
 def test_queue_wait_is_not_counted_against_the_limit() -> None:
     """One worker, a 0.5 s limit and three 0.3 s jobs at once: the last waits 0.6 s for the
     worker, more than the limit, and still succeeds."""
 
-    async def three() -> list[tuple[float, object]]:
+    async def three() -> tuple[int, int, int]:
         with WorkerPool(workers=1, time_limit=0.5) as pool:
             await pool.run(os.getpid, label="warm-up")
             jobs = [pool.run(time.sleep, 0.3, label=f"job {i}") for i in range(3)]
-            return [(timing.queue_s, timing.run_s) for _, timing in await asyncio.gather(*jobs)]
+            await asyncio.gather(*jobs)  # none raises
+            return pool.stats.jobs, pool.stats.limited, pool.stats.started
 
-    timings = asyncio.run(three())
-    assert max(queue for queue, _ in timings) > 0.5
-    assert all(run < 0.5 for _, run in timings)
+    jobs, limited, started = asyncio.run(three())
+    # One after the other on the one worker: none killed, the worker never replaced.
+    assert (jobs, limited, started) == (4, 0, 1)
 
 
 def test_a_workers_start_up_is_not_counted_against_the_limit() -> None:
-    """Importing the parser takes a new worker about 0.1 s (more on a busy machine): that is
-    queue wait, not job time."""
+    """Importing the parser takes a new worker about 0.1 s (more on a busy machine), longer
+    than this pool's limit: that is queue wait, not job time, and the job succeeds."""
     with WorkerPool(workers=1, time_limit=0.05, preload=("ingest.parse",)) as pool:
-        _, timing = pool.call(os.getpid, label="x")
-    assert timing.run_s < 0.05 < timing.queue_s
+        pid, _ = pool.call(os.getpid, label="x")
+        assert pid in pool.pids and pool.stats.limited == 0
 
 
-def test_workers_run_concurrently() -> None:
-    async def two() -> float:
-        with WorkerPool(workers=2, time_limit=5) as pool:
-            await asyncio.gather(*(pool.run(os.getpid, label="warm") for _ in range(2)))
-            started = time.monotonic()
-            await asyncio.gather(*(pool.run(time.sleep, 0.4, label="x") for _ in range(2)))
-            return time.monotonic() - started
+def meet(mine: str, other: str, seconds: float) -> bool:
+    """Leave ``mine`` and wait for ``other`` to appear: True only when another job runs at the
+    same time (one after the other, the first would wait in vain)."""
+    Path(mine).touch()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if Path(other).exists():
+            return True
+        time.sleep(0.01)
+    return False
 
-    assert asyncio.run(two()) < 0.75
+
+def test_workers_run_concurrently(tmp_path: Path) -> None:
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+
+    async def two() -> list[bool]:
+        with WorkerPool(workers=2, time_limit=20) as pool:
+            jobs = [pool.run(meet, a, b, 15, label="a"), pool.run(meet, b, a, 15, label="b")]
+            return [met for met, _ in await asyncio.gather(*jobs)]
+
+    assert asyncio.run(two()) == [True, True]
 
 
 def test_a_worker_prints_nothing_on_our_stdout(
@@ -218,9 +227,7 @@ def test_close_kills_a_busy_worker_and_is_idempotent() -> None:
     async def busy_then_close() -> BaseException | None:
         job = asyncio.ensure_future(pool.run(spin, 60, label="busy"))
         await asyncio.sleep(0.3)
-        started = time.monotonic()
-        await asyncio.get_running_loop().run_in_executor(None, pool.close)
-        assert time.monotonic() - started < 3
+        await asyncio.get_running_loop().run_in_executor(None, pool.close)  # not after 60 s
         try:
             await job
         except BaseException as exc:  # ParseError, or the cancellation of a queued job

@@ -9,6 +9,7 @@ location (``config.default_db_path``), whose directory is made.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -90,7 +91,7 @@ def check_sqlite_file(path: str, *, create: bool) -> None:
         if not parent.is_dir():
             from ingest.config import default_db_path  # noqa: PLC0415 - config imports us
 
-            if file.absolute() != default_db_path().absolute():
+            if file.absolute() != default_db_path(os.environ).absolute():
                 raise ConfigError(
                     f"{path}: the directory {parent} does not exist (create it first; only"
                     " the default store location is created for you)"
