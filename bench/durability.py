@@ -655,6 +655,8 @@ def run(
                     f"{catch_up:.0f} s; {stale_leases(snapshot(db), daemons)} feeds leased by "
                     "killed daemons"
                 )
+            # Stop it once it is up (a stop during its start is another test: HOSTILE 35).
+            wait_for(lambda: bool(current.events("ready")) or not current.alive(), 30)
             exit_code = current.stop()
             if exit_code != 0:
                 problems.append(f"restart: SIGTERM gave exit code {exit_code}")

@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -913,7 +914,32 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     return 0
 
 
+class _StoppedBeforeStart(Exception):
+    """SIGTERM or SIGINT came while ``ingest run`` was still opening its store."""
+
+
+def _stop_before_start(signum: int, frame: object) -> None:
+    raise _StoppedBeforeStart(signal.Signals(signum).name)
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    # Until the daemon's loop takes them over, a stop signal ends the start cleanly (systemd
+    # may stop a unit that is still starting): opening and migrating are transactional.
+    previous = {sig: signal.signal(sig, _stop_before_start) for sig in _STOP_SIGNALS}
+    try:
+        return _run(args, settings)
+    except _StoppedBeforeStart as stopped:
+        print(f"ingest: stopped by {stopped} while starting", file=sys.stderr)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     from ingest import logs  # noqa: PLC0415 - only the daemon needs these
     from ingest.daemon import Daemon  # noqa: PLC0415
 

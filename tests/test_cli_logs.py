@@ -56,7 +56,7 @@ def test_the_readme_log_example_is_what_is_printed() -> None:
     moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert logs.TextFormatter().format(record(moment, fields)) == line
     # and the daemon logs those fields, in that order
-    daemon = (ROOT / "ingest" / "daemon.py").read_text(encoding="utf-8")
+    daemon = (ROOT / "ingest" / "feedjobs.py").read_text(encoding="utf-8")
     block = daemon.split("fields: dict[str, Any] = {", 1)[1].split("}", 1)[0]
     assert re.findall(r'"(\w+)":', block) == list(fields)
 

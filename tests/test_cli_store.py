@@ -129,12 +129,13 @@ def test_a_missing_directory_is_an_error_not_created(
 def test_the_default_location_is_created(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    code, _ = run("-q", "fetch", str(FEED_A))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # where the store looks
+    env = {"XDG_DATA_HOME": str(tmp_path / "data")}  # where the CLI looks
+    code, _ = run("-q", "fetch", str(FEED_A), env=env)
     assert code == 0
     default = tmp_path / "data" / "ingest" / "ingest.db"
     assert default.is_file()
-    code, _ = run("feeds", "-v")
+    code, _ = run("feeds", "-v", env=env)
     assert code == 0 and f"store: sqlite:///{default}" in capsys.readouterr().err
 
 
@@ -150,7 +151,7 @@ def test_a_read_only_command_never_creates_a_store(
 ) -> None:
     # The default location: neither the file nor its directory appears.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    code, out = run(*command)
+    code, out = run(*command, env={"XDG_DATA_HOME": str(tmp_path / "data")})
     err = capsys.readouterr().err
     assert code == EXIT_STORE and out == ""
     default = tmp_path / "data" / "ingest" / "ingest.db"
