@@ -11,17 +11,29 @@ and prints, with the features ``ingest`` really uses (``arabic.stems``, ``finger
 2. article level: edited copies (new title, dateline/byline, last paragraph cut, paragraph
    added, diacritics/hamza, merge/split, all combined) vs different articles of the same day
    and category; recall/precision over a grid; what the 4x16-bit band lookup finds, with
-   candidate counts, against 8x8 bands and a full scan.
+   candidate counts, against 8x8 bands and a full scan;
+3. the proposed paragraph rule (issue 10 item 6, ``bench/paragraph_rule.py``): each article
+   as a scraper puts it (the RSS summary above the body), labelled by character 5-grams
+   (``bench/lead_labels.py``); today's rule and the rule with ``covered`` (stem cover >= t
+   and >= k distinct stems shared) over a grid of t and k, with a length-ratio guard and with
+   the later paragraph dropped instead of the smaller one: reworded-lead recall (all repeats,
+   the non-verbatim ones, and the "hard" ones that today's simhash+Jaccard rule misses), false
+   drops of distinct body paragraphs, pairs of distinct paragraphs the rule matches, the seed
+   article, and quotation traps (a long quotation from another article inserted into an
+   article). Checks first that ``paragraph_rule.dedupe_order`` reproduces the real
+   ``dedupe_paragraphs`` on every article.
 
-Usage: .venv/bin/python bench/measure_thresholds.py [--articles N] [--seed S]
-(about 3 to 5 minutes on the whole corpus; --articles 3000 for a quick look). Prints corpus
-text only in short excerpts of flagged pairs, for inspection; nothing is written.
+Usage: .venv/bin/python bench/measure_thresholds.py [--articles N] [--seed S] [--only PART]
+(about 3 to 5 minutes for parts 0-2 on the whole corpus, 4 more for part 3; --articles 3000
+for a quick look; --only rule for part 3 alone). Prints corpus text only in short excerpts of
+flagged pairs, for inspection; nothing is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import gzip
 import itertools
 import json
@@ -36,12 +48,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import lead_labels
+import paragraph_rule as pr
 
 from ingest import arabic, dedupe, fingerprint
 from ingest.models import Cleaned
 from ingest.settings import DedupSettings
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "ant-multisource.jsonl.gz"
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seed-article.txt"
 
 # The defaults this measurement recommends (compare with ingest/settings.py).
 CHOSEN = DedupSettings(
@@ -564,12 +581,300 @@ def measure_lookup(
     )
 
 
+# ---------------------------------------------------------------- 3. the proposed rule
+
+RULE_GRID_T = (0.5, 0.6, 0.65, 0.7, 0.75, 0.8)
+RULE_GRID_K = (3, 4, 5, 6, 8)
+QUOTE_TRAPS = 3000
+
+
+@dataclass
+class RuleArticle:
+    """One article as a scraper puts it (summary above the body), with its labels and the
+    figures of every pair of paragraphs that shares at least two stems (or the same text:
+    the others cannot match any rule)."""
+
+    id: str
+    keys: list[str]
+    pairs: dict[tuple[int, int], pr.Pair]
+    offset: int  # 1 when paragraph 0 is the summary
+    lead: tuple[str, int, bool, bool] | None  # label, closest paragraph, verbatim, hard
+    labels: dict[int, str]  # body paragraph -> label
+    fps: list[int]  # fingerprints, for the tie-break between equal matches
+
+    def pair_at(self, i: int, j: int) -> pr.Pair:
+        return self.pairs.get((i, j), pr.NO_PAIR)
+
+    def distance(self, i: int, j: int) -> int:
+        return fingerprint.distance(self.fps[i], self.fps[j])
+
+
+def rule_articles(records: list[dict[str, str]], s: DedupSettings) -> list[RuleArticle]:
+    arts: list[RuleArticle] = []
+    seen: set[str] = set()
+    for r in records:
+        body = [p.strip() for p in (r["body"] or "").split("\n") if p.strip()]
+        digest = dedupe.text_hash(body)
+        if not digest or digest in seen:
+            continue  # the corpus lists some articles twice (two categories)
+        seen.add(digest)
+        summary = (r["summary"] or "").strip()
+        texts = [summary, *body] if summary else body
+        feats = [pr.features(t) for t in texts]
+        pairs = {}
+        for i, j in itertools.combinations(range(len(texts)), 2):
+            a, b = feats[i], feats[j]
+            if (a.key and a.key == b.key) or len(a.stems & b.stems) >= 2:
+                pairs[(i, j)] = pr.pair(a, b, s)
+        offset = 1 if summary else 0
+        lead = None
+        if summary:
+            label, closest, _ = lead_labels.lead_label(summary, body)
+            p = pairs.get((0, closest + 1), pr.NO_PAIR)
+            # hard: neither the same text nor a near duplicate (simhash + Jaccard, or the
+            # short-paragraph overlap) -- today only containment can catch it
+            hard = not (
+                p.exact
+                or (min(p.stems_a, p.stems_b) < s.paragraph_min_tokens and p.jaccard >= 0.8)
+                or (p.jaccard >= s.paragraph_min_overlap and p.distance is not None
+                    and p.distance <= s.paragraph_max_distance)
+            )  # fmt: skip
+            lead = (label, closest + 1, feats[0].key == feats[closest + 1].key, hard)
+        labels = {i: lead_labels.paragraph_label(i, texts) for i in range(offset, len(texts))}
+        arts.append(
+            RuleArticle(
+                r["id"], [f.key for f in feats], pairs, offset, lead, labels, [f.fp for f in feats]
+            )
+        )
+    return arts
+
+
+def evaluate_rule(arts: list[RuleArticle], rule: pr.Decide) -> collections.Counter[str]:
+    c: collections.Counter[str] = collections.Counter()
+    for art in arts:
+        removed = pr.dedupe_order(art.keys, art.pair_at, rule, art.distance)
+        gone = {index for index, *_ in removed}
+        if art.lead:
+            label, closest, verbatim, hard = art.lead
+            caught = 0 in gone or closest in gone
+            c[f"lead_{label}"] += 1
+            c[f"lead_{label}_caught"] += caught
+            if label == lead_labels.REPEAT and not verbatim:
+                c["reworded"] += 1
+                c["reworded_caught"] += caught
+                c["hard"] += hard
+                c["hard_caught"] += hard and caught
+            if label == lead_labels.DISTINCT:
+                c["lead_distinct_dropped"] += 0 in gone
+        for i, label in art.labels.items():
+            c[f"para_{label}"] += 1
+            c[f"para_{label}_dropped"] += i in gone
+        for (i, j), p in art.pairs.items():
+            if art.labels.get(i) == art.labels.get(j) == lead_labels.DISTINCT:
+                c["distinct_pairs_matched"] += rule(p) is not None
+    c["distinct_pairs"] = sum(
+        len(ds) * (len(ds) - 1) // 2
+        for ds in ([i for i, lab in a.labels.items() if lab == lead_labels.DISTINCT] for a in arts)
+    )
+    return c
+
+
+def _rate(c: collections.Counter[str], part: str, whole: str, fmt: str = ".4f") -> str:
+    return f"{c[part] / c[whole]:{fmt}} ({c[part]}/{c[whole]})" if c[whole] else "n/a"
+
+
+def seed_removals(rule: pr.Decide, s: DedupSettings) -> list[tuple[int, str, int]] | None:
+    """The seed article's paragraphs (its file's lines 2 to 15, what the cleaner keeps)
+    through ``dedupe_order``: ``(index, reason, other)``; ``None`` without the file."""
+    if not SEED.exists():
+        return None
+    texts = SEED.read_text(encoding="utf-8").splitlines()[1:15]
+    feats = [pr.features(t) for t in texts]
+    return [
+        (i, reason, other)
+        for i, reason, other, _ in pr.dedupe_order(
+            [f.key for f in feats],
+            lambda i, j: pr.pair(feats[i], feats[j], s),
+            rule,
+            lambda i, j: fingerprint.distance(feats[i].fp, feats[j].fp),
+        )
+    ]
+
+
+SEED_EXPECTED = [(10, pr.NEAR, 1), (11, pr.NEAR, 0)]  # file lines 12 and 13 repeat 3 and 2
+
+
+def measure_rule(records: list[dict[str, str]], rng: random.Random) -> None:
+    s = DedupSettings()
+    print("\n== 3. the proposed paragraph rule (issue 10 item 6): covered = stem cover >= t and")
+    print("   >= k distinct stems shared, the smaller paragraph goes (bench/paragraph_rule.py)")
+    started = time.perf_counter()
+    mismatches = checked = 0
+    for r in records:
+        summary = (r["summary"] or "").strip()
+        texts = [summary] if summary else []
+        texts += [p.strip() for p in (r["body"] or "").split("\n") if p.strip()]
+        real = dedupe.dedupe_paragraphs(Cleaned(paragraphs=tuple(texts)), s)
+        ours = pr.proposed_dedupe(texts, s, cover_min=None)
+        checked += 1
+        mismatches += [
+            (x.position, x.reason, x.duplicate_of, x.overlap, x.distance) for x in real.removed
+        ] != [(i, reason, o, round(ov, 4), d) for i, reason, o, ov, d in ours]
+    print(
+        f"reference check: paragraph_rule.dedupe_order with the rule off vs the real"
+        f" dedupe_paragraphs, summary + body of {checked} articles: {mismatches} differ"
+        f" ({time.perf_counter() - started:.0f} s)"
+    )
+    arts = rule_articles(records, s)
+    with_lead = [a for a in arts if a.lead]
+    labels = collections.Counter(a.lead[0] for a in with_lead if a.lead)
+    paragraphs = collections.Counter(lab for a in arts for lab in a.labels.values())
+    print(
+        f"articles {len(arts)} (distinct bodies), {len(with_lead)} with a summary; leads by 5-gram"
+        f" share: {dict(labels)}; body paragraphs: {dict(paragraphs)}"
+        f" ({time.perf_counter() - started:.0f} s)"
+    )
+    today = evaluate_rule(arts, functools.partial(pr.decide, settings=s, cover_min=None))
+    print(
+        "columns: recall = repeated leads (summary's 5-grams >= 60% in its closest paragraph)"
+        " where the summary or that paragraph goes; reworded = the non-verbatim ones; hard ="
+        " the reworded ones today's exact/simhash+Jaccard rules miss; false drops = distinct"
+        " body paragraphs removed; grey = body paragraphs with 16% to 60% of their 5-grams in"
+        " another paragraph, removed (not a target: some are rewordings, some lose a fact);"
+        " pairs = pairs of distinct paragraphs any rule matches; seed = the seed article's"
+        " removals unchanged"
+    )
+    print(
+        "| rule | recall | reworded | hard | false drops | grey removed | distinct leads dropped"
+        " | pairs | seed |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+
+    def row(name: str, c: collections.Counter[str], rule: pr.Decide) -> None:
+        seed = seed_removals(rule, s)
+        seed_ok = "n/a" if seed is None else "exact" if seed == SEED_EXPECTED else f"{seed}"
+        print(
+            f"| {name} | {_rate(c, 'lead_repeat_caught', 'lead_repeat')}"
+            f" | {_rate(c, 'reworded_caught', 'reworded')} | {_rate(c, 'hard_caught', 'hard')}"
+            f" | {_rate(c, 'para_distinct_dropped', 'para_distinct', '.5f')}"
+            f" | {_rate(c, 'para_grey_dropped', 'para_grey')}"
+            f" | {c['lead_distinct_dropped']}/{c['lead_distinct']}"
+            f" | {_rate(c, 'distinct_pairs_matched', 'distinct_pairs', '.6f')} | {seed_ok} |",
+            flush=True,
+        )
+
+    row("today", today, functools.partial(pr.decide, settings=s, cover_min=None))
+    variants: list[tuple[str, dict[str, object]]] = [
+        (f"t={t} k={k}", {"cover_min": t, "cover_min_shared": k})
+        for t in RULE_GRID_T
+        for k in RULE_GRID_K
+    ]
+    variants += [
+        (f"t={t} k=5, larger <= 3x smaller", {"cover_min": t, "max_ratio": 3.0})
+        for t in RULE_GRID_T
+    ]
+    variants += [
+        (f"t={t} k=5, the LATER one goes", {"cover_min": t, "covered_goes": "later"})
+        for t in RULE_GRID_T
+    ]
+    for name, options in variants:
+        rule = functools.partial(pr.decide, settings=s, **options)  # type: ignore[arg-type]
+        row(name, evaluate_rule(arts, rule), rule)
+    print(f"({time.perf_counter() - started:.0f} s)")
+
+    chosen = functools.partial(pr.decide, settings=s)
+    print(f"\nchosen: t={pr.COVER_MIN} k={pr.COVER_MIN_SHARED}, the smaller paragraph goes")
+    found = evaluate_rule(arts, chosen)
+    dropped = []
+    for art in arts:
+        removed = pr.dedupe_order(art.keys, art.pair_at, chosen, art.distance)
+        for index, reason, other, overlap in removed:
+            if art.labels.get(index) == lead_labels.DISTINCT:
+                dropped.append((art.id, index, reason, other, overlap))
+    print(f"  false drops at the chosen point ({found['para_distinct_dropped']}), by reason:"
+          f" {dict(collections.Counter(d[2] for d in dropped))}")  # fmt: skip
+    by_id = {r["id"]: r for r in records}
+    for art_id, index, reason, other, overlap in dropped[:8]:
+        r = by_id[art_id]
+        summary = (r["summary"] or "").strip()
+        texts = ([summary] if summary else []) + [
+            p.strip() for p in (r["body"] or "").split("\n") if p.strip()
+        ]
+        print(
+            f"   {art_id} {reason} {overlap:.2f}\n     D: {texts[index][:110]}\n     K: {texts[other][:110]}"
+        )
+    # margins: the closest calls on either side of t among the seed's pairs
+    if SEED.exists():
+        texts = SEED.read_text(encoding="utf-8").splitlines()[1:15]
+        figures = sorted(
+            (
+                pr.proposed_rule(texts[i], texts[j])[1]["cover"],
+                i + 2,
+                j + 2,
+                pr.proposed_rule(texts[i], texts[j])[1],
+            )
+            for i, j in itertools.combinations(range(len(texts)), 2)
+        )[-3:]
+        for value, i, j, f in reversed(figures):
+            print(
+                f"  seed, file lines {i} and {j}: cover {value:.3f}, shared {f['shared']}, rule {f['rule']}, drop {f['drop']}"
+            )
+
+    measure_quote_traps(records, rng, s)
+
+
+def measure_quote_traps(
+    records: list[dict[str, str]], rng: random.Random, s: DedupSettings
+) -> None:
+    """A long quoted paragraph (>= 25 stems, with quotation marks) of another article inserted
+    in the middle of an article, distinct from each of its paragraphs (5-gram share <= 0.16
+    both ways): a trap when the rule removes the quotation, or removes anything else than it
+    removed without it."""
+    quotes = [
+        (r["id"], p.strip())
+        for r in records
+        for p in (r["body"] or "").split("\n")
+        if ('"' in p or "«" in p or "“" in p) and len(arabic.stems(p)) >= 25
+    ]
+    hosts = [
+        r for r in records if len([p for p in (r["body"] or "").split("\n") if p.strip()]) >= 4
+    ]
+    sample = rng.sample(hosts, min(QUOTE_TRAPS, len(hosts)))
+    traps = collections.Counter()
+    for r in sample:
+        body = [p.strip() for p in (r["body"] or "").split("\n") if p.strip()]
+        source, quote = rng.choice(quotes)
+        if source == r["id"] or any(
+            max(lead_labels.share(quote, p), lead_labels.share(p, quote)) > lead_labels.DISTINCT_MAX
+            for p in body
+        ):
+            continue  # the same story, or a quotation the article already carries
+        where = len(body) // 2
+        with_quote = [*body[:where], quote, *body[where:]]
+        for name, cover_min in (("today", None), ("proposed", pr.COVER_MIN)):
+            before = {body[i] for i, *_ in pr.proposed_dedupe(body, s, cover_min=cover_min)}
+            after = {
+                with_quote[i] for i, *_ in pr.proposed_dedupe(with_quote, s, cover_min=cover_min)
+            }
+            traps[name] += quote in after or (after - {quote}) != before
+        traps["n"] += 1
+    print(
+        f"\nquotation traps ({traps['n']} articles with a long quotation of another article"
+        f" inserted): the quotation or another paragraph removed because of it:"
+        f" today {traps['today']}, proposed {traps['proposed']}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--articles", type=int, default=None, help="sample this many articles")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--only", choices=("all", "thresholds", "rule"), default="all",
+        help="thresholds: parts 0-2; rule: part 3 (the proposed paragraph rule)",
+    )  # fmt: skip
     args = parser.parse_args()
     if not CORPUS.exists():
         sys.exit(f"corpus not found: {CORPUS}")
@@ -578,6 +883,9 @@ def main() -> None:
     print(
         f"corpus: {CORPUS.name}, {len(records)} articles; fingerprint v{fingerprint.FINGERPRINT_VERSION}, {arabic.STEMMER_ID}"
     )
+    if args.only == "rule":
+        measure_rule(records, rng)
+        return
     measure_speed(records)
     arts = []
     for r in records:
@@ -599,6 +907,8 @@ def main() -> None:
         )
     measure_paragraphs(arts, rng)
     measure_articles(arts, rng)
+    if args.only == "all":
+        measure_rule(records, rng)
 
 
 if __name__ == "__main__":
