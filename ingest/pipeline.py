@@ -487,7 +487,7 @@ class Pipeline:
                 return await self.call(self._not_modified, target, row, fetched, started)
             digest = body_hash(fetched.body)
             if row is not None and row.body_hash == digest:
-                return await self.call(self._same_body, target, row, fetched, started)
+                return await self.call(self._not_modified, target, row, fetched, started)
             job = await self.call(self._job, row, fetched)
             try:
                 prepared, _ = await self.parser.run(
@@ -583,11 +583,17 @@ class Pipeline:
     def _not_modified(
         self, target: Target, row: FeedRow | None, fetched: Fetched, started: float
     ) -> FeedOutcome:
+        """A 304, or (``fetched.status`` 200) the bytes stored last time from a server that
+        ignores conditional GET: every item is known as it is, nothing to parse; the feed's
+        schedule moves on. A 304 is reported ``not_modified``, the same bytes ``ok`` with the
+        items they held counted unchanged."""
         now = self.clock()
+        modified = not fetched.not_modified
+        status = Status.OK if modified else Status.NOT_MODIFIED
         next_check = self._next_check(
             target,
             FetchResult(
-                "not_modified",
+                str(status),
                 http_status=fetched.status,
                 headers=fetched.headers,
                 ttl_seconds=row.ttl_seconds if row else None,
@@ -602,7 +608,7 @@ class Pipeline:
                 feed_id,
                 FeedUpdate(
                     fetched_at=now,
-                    status=Status.NOT_MODIFIED,
+                    status=status,
                     http_status=fetched.status,
                     cache=fetched.cache,
                     next_check=next_check,
@@ -612,49 +618,8 @@ class Pipeline:
         return FeedOutcome(
             name=target.name,
             url=target.url,
-            status=Status.NOT_MODIFIED,
-            warnings=warnings,
-            http_status=fetched.status,
-            duration_ms=_ms(started),
-            next_check=next_check,
-        )
-
-    def _same_body(
-        self, target: Target, row: FeedRow, fetched: Fetched, started: float
-    ) -> FeedOutcome:
-        """The server sent the bytes stored last time (it ignores conditional GET): every
-        item is known as it is, nothing to parse; the feed's schedule moves on."""
-        now = self.clock()
-        next_check = self._next_check(
-            target,
-            FetchResult(
-                "ok",
-                http_status=fetched.status,
-                headers=fetched.headers,
-                ttl_seconds=row.ttl_seconds,
-                publish_interval=row.publish_interval,
-            ),
-            now,
-        )
-        move, warnings = self._moved(row, fetched)
-        with self.store.transaction() as tx:
-            feed_id = tx.feed_id(target.url, target.name)
-            tx.update_feed(
-                feed_id,
-                FeedUpdate(
-                    fetched_at=now,
-                    status=Status.OK,
-                    http_status=fetched.status,
-                    cache=fetched.cache,
-                    next_check=next_check,
-                    **move,
-                ),
-            )
-        return FeedOutcome(
-            name=target.name,
-            url=target.url,
-            status=Status.OK,
-            unchanged=row.body_items or 0,
+            status=status,
+            unchanged=(row.body_items or 0) if modified and row else 0,
             warnings=warnings,
             http_status=fetched.status,
             duration_ms=_ms(started),

@@ -24,10 +24,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from ingest.errors import SchemaError
 from ingest.fingerprint import features_set, features_text, from_signed64, to_signed64
 from ingest.models import Article, HttpCache, Kind, Removed, Stored, Verdict
 from ingest.search import Query
 from ingest.store.base import (
+    SCHEMA_VERSION,
     ArticleRecord,
     Claim,
     FeedRow,
@@ -679,6 +681,18 @@ class CoreStore:
 
     def _q(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self._query(self.dialect.sql(sql), params)
+
+    def schema_version(self) -> int:
+        raise NotImplementedError
+
+    def check_schema(self) -> None:
+        """``SchemaError`` saying what to run unless the schema is this version's."""
+        current = self.schema_version()
+        if current != SCHEMA_VERSION:
+            raise SchemaError(
+                f"{self.url}: schema version {current}, this ingest needs {SCHEMA_VERSION}: "
+                f"run `ingest --db {self.url} migrate`"
+            )
 
     # -- feeds -------------------------------------------------------------------------
 

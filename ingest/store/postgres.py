@@ -432,14 +432,6 @@ class PostgresStore(CoreStore):
             except psycopg.Error as exc:
                 raise _translate(exc, self.url) from exc
 
-    def check_schema(self) -> None:
-        current = self.schema_version()
-        if current != SCHEMA_VERSION:
-            raise SchemaError(
-                f"{self.url}: schema version {current}, this ingest needs {SCHEMA_VERSION}: "
-                f"run `ingest --db {self.url} migrate`"
-            )
-
     # -- transactions ---------------------------------------------------------------------
 
     @contextmanager

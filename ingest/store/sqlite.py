@@ -325,14 +325,6 @@ class SQLiteStore(CoreStore):
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from exc
 
-    def check_schema(self) -> None:
-        current = self.schema_version()
-        if current != SCHEMA_VERSION:
-            raise SchemaError(
-                f"{self.path}: schema version {current}, this ingest needs {SCHEMA_VERSION}: "
-                f"run `ingest --db {self.url} migrate`"
-            )
-
     # -- transactions ---------------------------------------------------------------------
 
     @contextmanager
