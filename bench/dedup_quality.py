@@ -81,9 +81,8 @@ Per order: syndication precision and recall, and the worst order of each.
 Usage: ``.venv/bin/python bench/dedup_quality.py [--start 2018-04-01] [--days 28]``
 (2 to 4 minutes on a 2-core machine; ``--orders`` adds the seven other orders, 6 to 8
 minutes in all; ``--quick`` runs 10 days without the bulk-throughput run, about 3 minutes with
-``--orders``; ``--keep DIR`` keeps the feeds and the stores;
-``--paragraph-rule proposed`` runs the pipeline with ``bench/paragraph_rule.py``'s rule
-patched in, in this process only).
+``--orders``; ``--keep DIR`` keeps the feeds and the stores; ``--dedup paragraph_min_cover=1.01`` switches
+the ``covered`` paragraph rule off, to compare with the rules before it).
 """
 
 from __future__ import annotations
@@ -120,14 +119,21 @@ if str(BENCH) not in sys.path:
 import lead_labels  # noqa: E402
 import paragraph_rule  # noqa: E402
 
-from ingest import arabic, cli, pipeline  # noqa: E402
+from ingest import arabic, cli, fingerprint  # noqa: E402
 from ingest.boilerplate import BOILERPLATE  # noqa: E402
-from ingest.dedupe import DUPLICATE_REASONS, jaccard, text_hash  # noqa: E402
+from ingest.dedupe import jaccard  # noqa: E402
+from ingest.models import PARAGRAPH_RULE_REASONS  # noqa: E402
 from ingest.settings import DedupSettings  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "ant-multisource.jsonl.gz"
 SEED = ROOT.parent / "shared" / "seed-article.txt"
-REMOVAL_REASONS = DUPLICATE_REASONS | paragraph_rule.REASONS
+REMOVAL_REASONS = frozenset(str(r) for r in PARAGRAPH_RULE_REASONS) | paragraph_rule.REASONS
+
+
+def text_hash(paragraphs: Sequence[str]) -> str:
+    """The store's exact-duplicate key of a text (``fingerprint.ArticleFeatures.text_hash``)."""
+    return fingerprint.article_features(fingerprint.analyse(paragraphs)).text_hash
+
 
 SCRAPER_SHARE = {"alarabiya.net": 0.5, "arabic.cnn.com": 0.5}
 SCRAPER_SHARE_OTHERS = 0.25
@@ -1102,12 +1108,6 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="10 days, no bulk throughput run")
     parser.add_argument(
-        "--paragraph-rule",
-        choices=("today", "proposed"),
-        default="today",
-        help="proposed: patch bench/paragraph_rule.py's rule into the pipeline (this process)",
-    )
-    parser.add_argument(
         "--dedup",
         metavar="KEY=VALUE",
         action="append",
@@ -1117,9 +1117,6 @@ def main() -> None:
     args = parser.parse_args()
     if not CORPUS.exists():
         sys.exit(f"corpus not found: {CORPUS}")
-    if args.paragraph_rule == "proposed":
-        # ``pipeline.prepare`` calls the name it imported; the patch lives in this process.
-        pipeline.dedupe_paragraphs = paragraph_rule.proposed_dedupe_paragraphs  # type: ignore[assignment]
     days = args.days or (10 if args.quick else 28)
     started = time.perf_counter()
     start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
@@ -1167,7 +1164,7 @@ def main() -> None:
     ]  # fmt: skip
     print(
         f"dedup quality: {CORPUS.name}, {args.start} + {days} days, seed {args.seed}; "
-        f"paragraph rule: {args.paragraph_rule}; {len(main_run.rows)} stored rows"
+        f"{len(main_run.rows)} stored rows"
     )
     print(
         report(

@@ -50,12 +50,32 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from collections.abc import Sequence
+
 import lead_labels
 import paragraph_rule as pr
 
 from ingest import arabic, dedupe, fingerprint
 from ingest.models import Cleaned
 from ingest.settings import DedupSettings
+
+
+# The pipeline analyses each paragraph once (fingerprint.analyse); these read the same analysis.
+def article_features(paragraphs: Sequence[str]) -> list[str]:
+    return [stem for para in fingerprint.analyse(paragraphs) for stem in para.stems]
+
+
+def article_fingerprint(paragraphs: Sequence[str]) -> int:
+    return fingerprint.article_features(fingerprint.analyse(paragraphs)).simhash
+
+
+def text_hash(paragraphs: Sequence[str]) -> str:
+    return fingerprint.article_features(fingerprint.analyse(paragraphs)).text_hash
+
+
+def dedupe_text(cleaned: Cleaned, settings: DedupSettings) -> Cleaned:
+    return dedupe.dedupe_paragraphs(cleaned, fingerprint.analyse(cleaned.paragraphs), settings)[0]
+
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "ant-multisource.jsonl.gz"
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed-article.txt"
@@ -179,15 +199,15 @@ def measure_speed(records: list[dict[str, str]]) -> None:
     arabic._feature.cache_clear()
     start = time.perf_counter()
     for paragraphs in bodies:
-        dedupe.article_fingerprint(paragraphs)
+        article_fingerprint(paragraphs)
     cold = time.perf_counter() - start
     start = time.perf_counter()
     for paragraphs in bodies:
-        dedupe.article_fingerprint(paragraphs)
+        article_fingerprint(paragraphs)
     warm = time.perf_counter() - start
     stems_only = time.perf_counter()
     for paragraphs in bodies:
-        dedupe.article_features(paragraphs)
+        article_features(paragraphs)
     stems_only = time.perf_counter() - stems_only
     n = len(bodies)
     words = sum(len(arabic.tokens(" ".join(p))) for p in bodies[:2000]) / min(n, 2000)
@@ -304,7 +324,7 @@ def measure_paragraphs(arts: list[Art], rng: random.Random) -> None:
     exact = 0
     for art in arts:
         texts = tuple(p.text for p in art.paras)
-        result = dedupe.dedupe_paragraphs(Cleaned(paragraphs=texts), CHOSEN)
+        result = dedupe_text(Cleaned(paragraphs=texts), CHOSEN)
         for removed in result.removed:
             if removed.reason == "exact_duplicate":
                 exact += 1
@@ -396,7 +416,7 @@ def measure_articles(arts: list[Art], rng: random.Random) -> None:
     for index, art in enumerate(usable):
         other = usable[rng.randrange(len(usable))]
         for name, texts in edits(art, other, rng).items():
-            stems = dedupe.article_features(texts)
+            stems = article_features(texts)
             fp = fingerprint.fingerprint(stems)
             positives.append(
                 (
@@ -614,7 +634,7 @@ def rule_articles(records: list[dict[str, str]], s: DedupSettings) -> list[RuleA
     seen: set[str] = set()
     for r in records:
         body = [p.strip() for p in (r["body"] or "").split("\n") if p.strip()]
-        digest = dedupe.text_hash(body)
+        digest = text_hash(body)
         if not digest or digest in seen:
             continue  # the corpus lists some articles twice (two categories)
         seen.add(digest)
@@ -714,7 +734,7 @@ def measure_rule(records: list[dict[str, str]], rng: random.Random) -> None:
         summary = (r["summary"] or "").strip()
         texts = [summary] if summary else []
         texts += [p.strip() for p in (r["body"] or "").split("\n") if p.strip()]
-        real = dedupe.dedupe_paragraphs(Cleaned(paragraphs=tuple(texts)), s)
+        real = dedupe_text(Cleaned(paragraphs=tuple(texts)), s)
         ours = pr.proposed_dedupe(texts, s, cover_min=None)
         checked += 1
         mismatches += [
