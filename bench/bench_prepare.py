@@ -13,7 +13,9 @@ the same process::
 
 Each round runs in a fresh process; with ``--against REV`` the rounds of this tree and of
 REV's ``ingest/`` package (``git archive``, imported first on ``sys.path``) alternate, and the
-medians are compared, so a busy machine slows both alike. Every stage is timed warm (the
+medians are compared, so a busy machine slows both alike. Stages are timed in CPU seconds of
+the process (``time.process_time``): on a machine shared with other work, wall time would
+count the waits for a core. Every stage is timed warm (the
 stemmer's cache filled by one untimed pass, as in a worker that has prepared a few feeds),
 except ``prepare_feed (cold)``: the first pass of a fresh process, as ``ingest fetch``'s
 workers see it. The paragraph cache of ``arabic.tokens`` is cleared before each stage, so no
@@ -132,9 +134,9 @@ def child(feeds: Path) -> dict[str, float]:
         cache = getattr(arabic, "_tokens", None)
         if cache is not None and hasattr(cache, "cache_clear"):
             cache.cache_clear()
-        started = time.perf_counter()
+        started = time.process_time()
         value = fn()
-        times[name] = time.perf_counter() - started
+        times[name] = time.process_time() - started
         return value
 
     prepared = timed("prepare_feed (cold)", lambda: [prepare_feed(b, {}, job) for b in bodies])
