@@ -316,3 +316,13 @@ def test_a_runaway_job_of_an_orphaned_worker_is_ended_by_its_cpu_limit() -> None
     finally:
         proc.kill()
         proc.communicate()
+
+
+def test_one_worker_per_core_by_default() -> None:
+    from ingest import isolate
+
+    assert isolate.cores() == len(os.sched_getaffinity(0))
+    assert isolate.cores() == isolate.DEFAULT_WORKERS
+    with WorkerPool() as pool:
+        assert pool.workers == isolate.cores()
+        assert pool.call(os.getpid, label="pid")[0] != os.getpid()  # it runs in a worker
