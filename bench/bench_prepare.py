@@ -16,11 +16,13 @@ Each round runs in a fresh process; with ``--against REV`` the rounds of this tr
 REV's ``ingest/`` package (``git archive``, imported first on ``sys.path``) alternate, and the
 medians are compared, so a busy machine slows both alike. Stages are timed in CPU seconds of
 the process (``time.process_time``): on a machine shared with other work, wall time would
-count the waits for a core. Every stage is timed warm (the
-stemmer's cache filled by one untimed pass, as in a worker that has prepared a few feeds),
-except ``prepare_feed (cold)``: the first pass of a fresh process, as ``ingest fetch``'s
-workers see it. The paragraph cache of ``arabic.tokens`` is cleared before each stage, so no
-stage reads what an earlier one analysed.
+count the waits for a core. The stages run one feed at a time, in ``prepare_feed``'s order,
+each timed on its own, so that only one feed's objects are alive (the garbage collector's
+work then is what a worker's is). Every pass is warm (the stemmer's cache filled by a first,
+untimed pass, as in a worker that has prepared a few feeds), except ``prepare_feed (cold)``:
+that first pass of a fresh process, as ``ingest fetch``'s workers see it. The paragraph cache
+of ``arabic.tokens`` is cleared before each pass, so no pass reads what an earlier one
+analysed.
 
 ``--fetch`` times ``ingest fetch`` of the same feeds (local files, a fresh SQLite store, the
 default settings) as whole processes, next to a process that only imports feedparser and
@@ -113,7 +115,6 @@ def _item(r: dict[str, Any]) -> str:
 
 def child(feeds: Path) -> dict[str, float]:
     """Seconds per 1,000 items for each stage (runs in a fresh process, ``--child``)."""
-    import gc
     import io
     import pickle
     from datetime import UTC
@@ -136,46 +137,59 @@ def child(feeds: Path) -> dict[str, float]:
 
     dedup = DedupSettings()
     job = FeedJob("file:///bench.xml", datetime(2019, 1, 1, tzinfo=UTC), dedup)
-    times: dict[str, float] = {"feedparser (baseline)": baseline}
+    clock = time.process_time
+    times = {"feedparser (baseline)": baseline} | dict.fromkeys(PARTS, 0.0)
 
-    def timed(name: str, fn: Any) -> Any:
+    def clear_caches() -> None:  # no pass reads the paragraphs an earlier pass analysed
         cache = getattr(arabic, "_tokens", None)
         if cache is not None and hasattr(cache, "cache_clear"):
             cache.cache_clear()
-        # What the earlier stages made stays alive here (a worker keeps one feed): out of the
-        # garbage collector's sight, so that it does not charge their objects to this stage.
-        gc.collect()
-        gc.freeze()
-        started = time.process_time()
-        value = fn()
-        times[name] = time.process_time() - started
+
+    def whole(name: str) -> list[Any]:
+        clear_caches()
+        started = clock()
+        value = [prepare_feed(b, {}, job) for b in bodies]
+        times[name] = clock() - started
         return value
 
-    prepared = timed("prepare_feed (cold)", lambda: [prepare_feed(b, {}, job) for b in bodies])
-    parsed = timed("parse", lambda: [parse_feed_(b) for b in bodies])
-    feed_entries = [list(p.entries) for p in parsed]
-    entries = [e for es in feed_entries for e in es]
-    cleaned = timed("clean", lambda: [clean_any(e.content) for e in entries])
-    paras = timed("analyse", lambda: [fingerprint.analyse(c.paragraphs) for c in cleaned])
-    # each feed's recurring lines, as the store would have learnt them from its articles
-    recurring: list[frozenset[str]] = []
-    at = 0
-    for es in feed_entries:
-        keys = [[p.bkey for p in ps] for ps in paras[at : at + len(es)]]
-        recurring += [recurring_keys(keys, dedup.boilerplate_min_articles)] * len(es)
-        at += len(es)
-    stripped = timed(
-        "boilerplate",
-        lambda: [
-            remove_boilerplate(c, p, r) for c, p, r in zip(cleaned, paras, recurring, strict=True)
-        ],
-    )
-    kept = timed("paragraph rule", lambda: [dedupe_paragraphs(c, p, dedup) for c, p, _ in stripped])
-    timed("article features", lambda: [fingerprint.article_features(p) for _, p in kept])
-    timed("prepare_feed", lambda: [prepare_feed(b, {}, job) for b in bodies])
-    timed("result pickle", lambda: [pickle.loads(pickle.dumps(p, protocol=5)) for p in prepared])
-    scale = 1000 / len(entries)
-    return {name: seconds * scale for name, seconds in times.items()} | {"items": len(entries)}
+    prepared = whole("prepare_feed (cold)")
+    # The stages one feed at a time, as prepare_feed runs them (so that only one feed's objects
+    # are alive, as in a worker), each timed on its own.
+    clear_caches()
+    items = 0
+    for body in bodies:
+        t0 = clock()
+        entries = list(parse_feed_(body).entries)
+        t1 = clock()
+        cleaned = [clean_any(e.content) for e in entries]
+        t2 = clock()
+        paras = [fingerprint.analyse(c.paragraphs) for c in cleaned]
+        t3 = clock()
+        # the feed's recurring lines, as the store would have learnt them (not timed)
+        keys = ([p.bkey for p in ps] for ps in paras)
+        recurring = recurring_keys(keys, dedup.boilerplate_min_articles)
+        t4 = clock()
+        stripped = [
+            remove_boilerplate(c, p, recurring) for c, p in zip(cleaned, paras, strict=True)
+        ]
+        t5 = clock()
+        kept = [dedupe_paragraphs(c, p, dedup) for c, p, _ in stripped]
+        t6 = clock()
+        for _, p in kept:
+            fingerprint.article_features(p)
+        t7 = clock()
+        for name, seconds in zip(
+            PARTS, (t1 - t0, t2 - t1, t3 - t2, t5 - t4, t6 - t5, t7 - t6), strict=True
+        ):
+            times[name] += seconds
+        items += len(entries)
+    whole("prepare_feed")
+    started = clock()
+    for feed in prepared:
+        pickle.loads(pickle.dumps(feed, protocol=5))
+    times["result pickle"] = clock() - started
+    scale = 1000 / items
+    return {name: seconds * scale for name, seconds in times.items()} | {"items": items}
 
 
 def parse_feed_(body: bytes) -> Any:
