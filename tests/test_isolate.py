@@ -326,3 +326,18 @@ def test_one_worker_per_core_by_default() -> None:
     with WorkerPool() as pool:
         assert pool.workers == isolate.cores()
         assert pool.call(os.getpid, label="pid")[0] != os.getpid()  # it runs in a worker
+
+
+def test_close_stops_idle_workers_together_and_they_exit() -> None:
+    pool = WorkerPool(workers=2, time_limit=60)
+    processes = []
+    try:
+        for _ in range(2):  # both workers started: two jobs at once
+            pool.call(os.getpid, label="pid")
+        with pool._lock:
+            processes = [w.process for w in pool._live]
+    finally:
+        pool.close()
+    assert processes
+    # each worker left on being asked (exit code 0), none had to be killed
+    assert [p.returncode for p in processes] == [0] * len(processes)
