@@ -40,6 +40,7 @@ import gzip
 import html
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -223,8 +224,14 @@ def run_child(code: Path, feeds: Path) -> dict[str, float]:
     return dict(json.loads(out.splitlines()[-1]))
 
 
-def fetch_round(code: Path, feeds: Path, work: Path) -> float:
-    """Wall seconds of ``ingest fetch FEEDS`` (a fresh store) with the code in ``code``."""
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def fetch_round(code: Path, feeds: Path, work: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (its workers included) of ``ingest fetch FEEDS`` (a fresh store)
+    with the code in ``code``."""
     db = work / "fetch.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -234,9 +241,9 @@ def fetch_round(code: Path, feeds: Path, work: Path) -> float:
     command = [PYTHON, "-c", boot, "--config", str(config), "--db", str(db), "-q", "fetch"]
     command += [str(p) for p in sorted(feeds.glob("*.xml"))]
     env = {**os.environ, "PYTHONPATH": str(code)}
-    started = time.perf_counter()
+    cpu, started = children_cpu(), time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, children_cpu() - cpu
 
 
 _BARE = """
@@ -251,13 +258,14 @@ print(time.perf_counter() - t)
 """
 
 
-def bare_round(feeds: Path) -> tuple[float, float]:
-    """(process wall, parse time inside it) of a bare feedparser over the same files."""
-    started = time.perf_counter()
+def bare_round(feeds: Path) -> tuple[float, float, float]:
+    """(process wall, parse time inside it, process CPU) of a bare feedparser over the same
+    files."""
+    cpu, started = children_cpu(), time.perf_counter()
     out = subprocess.run(
         [PYTHON, "-c", _BARE, str(feeds)], check=True, capture_output=True, text=True
     ).stdout
-    return time.perf_counter() - started, float(out.split()[-1])
+    return time.perf_counter() - started, float(out.split()[-1]), children_cpu() - cpu
 
 
 def median(values: list[float]) -> float:
@@ -324,8 +332,8 @@ def main() -> int:
         if args.against:
             trees = {args.against: export(args.against, work / "against"), "this tree": ROOT}
         results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-        fetches: dict[str, list[float]] = {name: [] for name in trees}
-        bare: list[tuple[float, float]] = []
+        fetches: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+        bare: list[tuple[float, float, float]] = []
         for round_ in range(args.rounds if not args.no_stages else 0):
             for name, code in trees.items():
                 results[name].append(run_child(code, feeds))
@@ -338,16 +346,22 @@ def main() -> int:
                 for name, code in trees.items():
                     fetches[name].append(fetch_round(code, feeds, work))
             wall, inside = median([b[0] for b in bare]), median([b[1] for b in bare])
+            bare_cpu = median([b[2] for b in bare])
             print(
-                f"\n`ingest fetch` of {len(list(feeds.glob('*.xml')))} feeds, wall seconds, "
-                f"medians of {args.fetch_rounds}"
+                f"\n`ingest fetch` of {len(list(feeds.glob('*.xml')))} feeds, seconds, "
+                f"medians of {args.fetch_rounds} (CPU: the process and its workers)"
             )
-            print(f"bare feedparser: {inside:.3f} s parsing ({wall:.3f} s as a process)")
+            print(
+                f"bare feedparser: {inside:.3f} s parsing; as a process {wall:.3f} s wall, "
+                f"{bare_cpu:.3f} s CPU"
+            )
             for name in trees:
-                seconds = median(fetches[name])
+                seconds = median([f[0] for f in fetches[name]])
+                cpu = median([f[1] for f in fetches[name]])
                 print(
-                    f"{name:<12} {seconds:.3f} s: {inside / seconds:.2f}x the bare parse, "
-                    f"{wall / seconds:.2f}x the bare process (>= 1.0x is faster)"
+                    f"{name:<12} {seconds:.3f} s wall: {inside / seconds:.2f}x the bare parse, "
+                    f"{wall / seconds:.2f}x the bare process (>= 1.0x is faster); "
+                    f"{cpu:.3f} s CPU"
                 )
         if args.json:
             Path(args.json).write_text(
