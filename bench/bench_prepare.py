@@ -237,12 +237,18 @@ def fetch_round(code: Path, feeds: Path, work: Path) -> tuple[float, float]:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     config = work / "empty.toml"
     config.write_text("", encoding="utf-8")
-    boot = "import sys; from ingest.cli import main; sys.exit(main())"
+    # ``python -c`` puts the working directory first on sys.path: run where no ``ingest`` is,
+    # so that the code in ``code`` is the one imported (the workers inherit the path).
+    boot = (
+        "import sys; import ingest; "
+        f"assert ingest.__file__.startswith({str(code.resolve()) + '/'!r}), ingest.__file__; "
+        "from ingest.cli import main; sys.exit(main())"
+    )
     command = [PYTHON, "-c", boot, "--config", str(config), "--db", str(db), "-q", "fetch"]
     command += [str(p) for p in sorted(feeds.glob("*.xml"))]
     env = {**os.environ, "PYTHONPATH": str(code)}
     cpu, started = children_cpu(), time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env, cwd=work)
     return time.perf_counter() - started, children_cpu() - cpu
 
 
