@@ -38,16 +38,42 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
-import numpy as np
-import simhash
+from typing import TYPE_CHECKING, Any
 
 from ingest import arabic
+
+
+class _OnFirstUse:
+    """A library imported when first used, then bound to its name in this module.
+
+    The parse workers import this module for the analysis and never touch numpy (only
+    ``WindowIndex`` does, in the main process) nor the simhash package (``fingerprint()``, the
+    reference, runs only for totals too large for the counters): importing the two cost a
+    worker 100 to 150 ms of its start (``bench/bench_prepare.py``).
+    """
+
+    def __init__(self, module: str, binding: str) -> None:
+        self._module = module
+        self._binding = binding
+
+    def __getattr__(self, name: str) -> Any:
+        module = importlib.import_module(self._module)  # thread-safe: the import lock
+        globals()[self._binding] = module
+        return getattr(module, name)
+
+
+if TYPE_CHECKING:
+    import numpy as np
+    import simhash
+else:
+    np = _OnFirstUse("numpy", "np")
+    simhash = _OnFirstUse("simhash", "simhash")
 
 FINGERPRINT_VERSION = 1
 """Bump whenever anything that feeds a fingerprint changes: the normalisation table, the

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -209,3 +211,21 @@ def test_fast_fingerprints_at_the_counter_limits(repeats: int) -> None:
     assert fingerprint.article_features(paras).simhash == fingerprint.fingerprint(counts)
     if repeats < 1000:
         assert paras[0].fp == package_value(list(paras[0].stems))
+
+
+def test_a_parse_worker_does_not_import_numpy_or_simhash() -> None:
+    # The worker's modules (ingest.prepare) analyse and fingerprint without either library;
+    # they are imported on first use (WindowIndex, the reference fingerprint()) and then bound.
+    code = (
+        "import sys, ingest.prepare\n"
+        "assert 'numpy' not in sys.modules and 'simhash' not in sys.modules, 'imported'\n"
+        "from ingest import fingerprint as f\n"
+        "assert f.fingerprint(['a', 'b']) == __import__('simhash').Simhash(['a', 'b']).value\n"
+        "index = f.WindowIndex(60)\n"
+        "index.load([0], [(1, 5, 10)])\n"
+        "assert index.query(5, 10, 3) == [(1, 0)]\n"
+        "assert f.np is sys.modules['numpy'] and f.simhash is sys.modules['simhash']\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1], timeout=60
+    )
