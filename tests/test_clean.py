@@ -997,3 +997,39 @@ def test_each_thread_cleans_with_its_own_builder() -> None:
         first, second = (pool.submit(builder_of_this_thread) for _ in range(2))
         assert first.result() is not second.result()
     assert clean_module._lxml_builder() is clean_module._lxml_builder()  # one per thread
+
+
+@given(st.lists(st.lists(st.sampled_from(HTML_PIECES), max_size=12), min_size=2, max_size=6))
+def test_documents_in_a_row_share_one_lxml_parser_and_get_their_own_trees(
+    documents: list[list[str]],
+) -> None:
+    builder = clean_module._lxml_builder()
+    parsers = set()
+    for pieces in documents:
+        text = "<p>" + "".join(pieces)
+        soup = clean_module._parse(text)
+        assert soup is not None
+        assert str(soup) == fresh_soup(text)
+        parsers.add(id(builder.parser))
+    assert len(parsers) == 1  # the fast path ran: one lxml parser for all of them
+
+
+def test_a_parser_that_failed_is_not_used_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    builder = clean_module._lxml_builder()
+    clean_module._parse("<p>before</p>")
+    before = builder.parser
+
+    from bs4 import BeautifulSoup
+
+    def broken_start(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a failure while bs4 builds the tree")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BeautifulSoup, "handle_starttag", broken_start)
+        with pytest.raises(RuntimeError):
+            clean_module._parse("<p>in the middle <b>of a document</b></p>")
+    text = "<div><p>after</p><p>the failure</p></div>"
+    soup = clean_module._parse(text)
+    assert soup is not None
+    assert str(soup) == fresh_soup(text)
+    assert builder.parser is not before  # a new lxml parser, not the one that failed
