@@ -108,7 +108,7 @@ def cores() -> int:
 
 DEFAULT_WORKERS = cores()
 """Workers: one per core. A worker prepares a whole feed (parse, clean, analyse, the paragraph
-rule: about 1.2 ms of CPU per item), the main process only decides and stores (about 0.4 ms),
+rule: about 1.1 ms of CPU per item), the main process only decides and stores (about 0.5 ms),
 so the workers are where the CPU goes and each core gets one; fetching waits on the network,
 not on a core."""
 
@@ -310,16 +310,13 @@ class _Worker:
         return f"the worker died (exit code {code})"
 
     def ask_to_stop(self) -> None:
-        """Tell an idle worker to exit (``stop`` waits for it)."""
+        """Tell an idle worker to exit (``reap`` then waits for it)."""
         with contextlib.suppress(OSError, EOFError):
             self.jobs.send(None)
 
-    def stop(self, deadline: float | None = None) -> None:
-        """Ask an idle worker to exit; kill it if it has not by ``deadline`` (``time.monotonic``;
-        by default the join timeout from now)."""
-        self.ask_to_stop()
-        if deadline is None:
-            deadline = time.monotonic() + _JOIN_TIMEOUT
+    def reap(self, deadline: float) -> None:
+        """Wait for a worker asked to stop until ``deadline`` (``time.monotonic``), then kill
+        it if it is still there."""
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(max(0.0, deadline - time.monotonic()))
         self.kill()
@@ -498,7 +495,7 @@ class WorkerPool:
                 worker.kill()  # its thread wakes up on the dead worker and returns
         deadline = time.monotonic() + _JOIN_TIMEOUT
         for worker in idle:
-            worker.stop(deadline)
+            worker.reap(deadline)
         # Wake callers blocked on a slot: they see the pool closed and return.
         for _ in range(self.workers):
             self._idle.put(None)
