@@ -253,6 +253,11 @@ def analyse_paragraph(text: str) -> Para:
     )
 
 
+def stems_of(text: str) -> tuple[str, ...]:
+    """``analyse_paragraph(text).stems`` without the rest of the analysis (a title's)."""
+    return tuple(arabic.stem_tokens(arabic.tokens(text)))
+
+
 def analyse(texts: Iterable[str]) -> tuple[Para, ...]:
     """``analyse_paragraph`` for each text."""
     return tuple(analyse_paragraph(text) for text in texts)

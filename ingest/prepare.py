@@ -144,7 +144,7 @@ def prepare(
     canonical = canonical_url(url)
     guid = raw_guid(entry) or f"hash:{digest(title, *cleaned.paragraphs)}"
     published = entry.published
-    title_stems = fingerprint.analyse_paragraph(title).stems if title else ()
+    title_stems = fingerprint.stems_of(title) if title else ()
     warnings = tuple(f"{job.url}: item {_label(entry)}: {w}" for w in cleaned.warnings)
     article = Article(
         feed_url=job.url,

@@ -229,3 +229,11 @@ def test_a_parse_worker_does_not_import_numpy_or_simhash() -> None:
     subprocess.run(
         [sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1], timeout=60
     )
+
+
+@given(st.lists(WORDS | st.sampled_from(["في", "من", "و", "#وسم_عربي", "٢٠١٩"]), max_size=20))
+def test_stems_of_a_title_are_those_of_its_analysis(words: list[str]) -> None:
+    text = " ".join(words)
+    para = fingerprint.analyse_paragraph(text)
+    assert fingerprint.stems_of(text) == para.stems
+    assert para.pairs == frozenset(zip(para.stems, para.stems[1:], strict=False))
