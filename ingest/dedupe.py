@@ -38,8 +38,7 @@ duplicates of anything, so empty or punctuation-only texts do not cluster.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Sequence, Set
 from dataclasses import replace
 
 from ingest import fingerprint
@@ -87,15 +86,14 @@ def _paragraph_match(
     """
     if new.key and new.key == kept.key:
         return EXACT_DUPLICATE, 0, 1.0
-    if not new.stem_set or not kept.stem_set:
+    a, b = new.stem_set, kept.stem_set
+    if not a or not b:
         return None
-    short = min(len(new.stem_set), len(kept.stem_set)) < settings.paragraph_min_tokens
-    overlap = jaccard(new.stem_set, kept.stem_set)
-    if short:
-        matched = (
-            overlap >= SHORT_PARAGRAPH_MIN_OVERLAP
-            and len(new.stem_set & kept.stem_set) >= SHORT_PARAGRAPH_MIN_SHARED
-        )
+    # jaccard(a, b), with the shared count kept for the short rule
+    shared = len(a & b)
+    overlap = shared / (len(a) + len(b) - shared)
+    if min(len(a), len(b)) < settings.paragraph_min_tokens:  # short
+        matched = overlap >= SHORT_PARAGRAPH_MIN_OVERLAP and shared >= SHORT_PARAGRAPH_MIN_SHARED
         return (NEAR_DUPLICATE, fingerprint.distance(new.fp, kept.fp), overlap) if matched else None
     # Both conditions must hold; the set overlap is the cheap one, the fingerprint is computed
     # only for the pairs that pass it.
@@ -103,22 +101,26 @@ def _paragraph_match(
         dist = fingerprint.distance(new.fp, kept.fp)
         if dist <= settings.paragraph_max_distance:
             return NEAR_DUPLICATE, dist, overlap
-    if len(new.stem_set) <= len(kept.stem_set) and new.pairs:
-        shared = len(new.pairs & kept.pairs) if shared_pairs is None else shared_pairs
-        contained = shared / len(new.pairs)
+    if len(a) <= len(b) and new.pairs:
+        if shared_pairs is None:
+            shared_pairs = len(new.pairs & kept.pairs)
+        contained = shared_pairs / len(new.pairs)
         if contained >= settings.paragraph_min_containment:
             return CONTAINED, fingerprint.distance(new.fp, kept.fp), contained
     return None
 
 
-def _subsumes(new: Para, kept: Para, shared_pairs: int, settings: DedupSettings) -> float:
+def _subsumes(new: Para, kept: Para, shared_pairs: int | None, settings: DedupSettings) -> float:
     """The containment of the earlier ``kept`` paragraph in ``new`` when ``kept`` is the smaller
     one (fewer distinct stems) and is contained (it is then dropped in favour of ``new``),
-    else ``0.0``."""
+    else ``0.0``. ``shared_pairs`` is ``len(new.pairs & kept.pairs)``, or ``None`` to count
+    it here (only when the sizes make it matter)."""
     if not kept.pairs or len(kept.stem_set) < settings.paragraph_min_tokens:
         return 0.0
     if len(kept.stem_set) >= len(new.stem_set):
         return 0.0  # equal sizes: the first occurrence stays
+    if shared_pairs is None:
+        shared_pairs = len(new.pairs & kept.pairs)
     contained = shared_pairs / len(kept.pairs)
     return contained if contained >= settings.paragraph_min_containment else 0.0
 
@@ -126,25 +128,65 @@ def _subsumes(new: Para, kept: Para, shared_pairs: int, settings: DedupSettings)
 _RANK: dict[str, int] = {EXACT_DUPLICATE: 0, NEAR_DUPLICATE: 1, CONTAINED: 2}
 
 
-def _best_match(
-    new: Para,
-    kept: Sequence[Para | None],
-    settings: DedupSettings,
-    shared_pairs: Mapping[int, int],
-) -> tuple[int, str, int, float] | None:
-    """``(index, reason, distance, overlap)`` of the kept paragraph ``new`` repeats most closely
-    (``None`` entries of ``kept`` were dropped since and are skipped)."""
-    matches = []
-    for index, other in enumerate(kept):
-        if other is None:
-            continue
-        match = _paragraph_match(new, other, settings, shared_pairs.get(index, 0))
-        if match is not None:
-            matches.append((index, *match))
+def _strongest(matches: list[tuple[int, str, int, float]]) -> tuple[int, str, int, float] | None:
     if not matches:
         return None
     # the strongest rule, then the highest overlap, the smallest distance, the earliest
     return min(matches, key=lambda m: (_RANK[m[1]], -m[3], m[2], m[0]))
+
+
+def _judge(
+    new: Para, compared: Sequence[tuple[int, int, Para]], settings: DedupSettings
+) -> tuple[list[tuple[int, int, Para, float]], tuple[int, str, int, float] | None]:
+    """The kept paragraphs (of ``compared``) that ``new`` subsumes (``_subsumes``), with their
+    containment; when there are none, the kept paragraph ``new`` repeats most closely:
+    ``(index, reason, distance, overlap)``, or ``None``.
+
+    The two rules in one pass over the kept paragraphs, inlined: the same conditions, in the
+    same order, on the same counts as ``_subsumes`` and ``_paragraph_match`` (which ``explain``
+    uses), so the figures are identical; this is the loop that runs for every pair.
+    """
+    min_tokens = settings.paragraph_min_tokens
+    min_overlap = settings.paragraph_min_overlap
+    max_distance = settings.paragraph_max_distance
+    min_containment = settings.paragraph_min_containment
+    distance = fingerprint.distance
+    key, stems, pairs = new.key, new.stem_set, new.pairs
+    size = len(stems)
+    subsumed: list[tuple[int, int, Para, float]] = []
+    matches: list[tuple[int, str, int, float]] = []
+    for index, position, other in compared:
+        other_stems = other.stem_set
+        other_size = len(other_stems)
+        if other_size < size and other_size >= min_tokens and other.pairs:  # _subsumes
+            contained = len(pairs & other.pairs) / len(other.pairs)
+            if contained >= min_containment and contained:
+                subsumed.append((index, position, other, contained))
+                continue
+        if subsumed:
+            continue  # no match is needed any more: the new paragraph stays
+        # _paragraph_match(new, other)
+        if key and key == other.key:
+            matches.append((index, EXACT_DUPLICATE, 0, 1.0))
+            continue
+        if not size or not other_size:
+            continue
+        shared = len(stems & other_stems)
+        overlap = shared / (size + other_size - shared)
+        if size < min_tokens or other_size < min_tokens:  # short
+            if overlap >= SHORT_PARAGRAPH_MIN_OVERLAP and shared >= SHORT_PARAGRAPH_MIN_SHARED:
+                matches.append((index, NEAR_DUPLICATE, distance(new.fp, other.fp), overlap))
+            continue
+        if overlap >= min_overlap:
+            dist = distance(new.fp, other.fp)
+            if dist <= max_distance:
+                matches.append((index, NEAR_DUPLICATE, dist, overlap))
+                continue
+        if size <= other_size and pairs:
+            contained = len(pairs & other.pairs) / len(pairs)
+            if contained >= min_containment:
+                matches.append((index, CONTAINED, distance(new.fp, other.fp), contained))
+    return subsumed, (None if subsumed else _strongest(matches))
 
 
 def dedupe_paragraphs(
@@ -157,6 +199,9 @@ def dedupe_paragraphs(
     the other paragraph's position, the fingerprint distance and the overlap; the result's
     ``removed`` merges these with ``cleaned.removed``, sorted by position. Returns the cleaned
     item and the analyses of the paragraphs it keeps.
+
+    Each pair of paragraphs is compared with set intersections (stems, and stem pairs only
+    when a containment can decide), never stem by stem in Python.
     """
     positions = cleaned.positions
     if len(positions) != len(cleaned.paragraphs):
@@ -164,30 +209,44 @@ def dedupe_paragraphs(
     # kept[i] is None once the paragraph was dropped as contained in a later one
     kept: list[tuple[int, Para] | None] = []
     first_with_key: dict[str, int] = {}  # normalised text -> index in kept
-    postings: dict[tuple[str, str], list[int]] = {}  # stem bigram -> indices in kept
     removed = list(cleaned.removed)
     for position, para in zip(positions, paras, strict=True):
         exact = first_with_key.get(para.key) if para.key else None
-        shared = _shared_pairs(para, postings)
         match: tuple[int, str, int, float] | None = None
         if exact is not None and kept[exact] is not None:
             match = (exact, EXACT_DUPLICATE, 0, 1.0)
-        elif not _drop_subsumed(para, position, kept, shared, removed, settings=settings):
-            compared = [None if k is None else k[1] for k in kept[:MAX_NEAR_COMPARED]]
-            match = _best_match(para, compared, settings, shared)
+        else:
+            compared = [
+                (index, *k) for index, k in enumerate(kept[:MAX_NEAR_COMPARED]) if k is not None
+            ]
+            # Subsumed earlier paragraphs go first (a truncated excerpt above the full
+            # paragraph), and the new one, the fuller text, then stays.
+            subsumed, match = _judge(para, compared, settings)
+            for index, other_position, other, contained in subsumed:
+                kept[index] = None
+                dist = fingerprint.distance(para.fp, other.fp)
+                removed.append(
+                    _removed(
+                        CONTAINED,
+                        other.text,
+                        other_position,
+                        other=position,
+                        dist=dist,
+                        overlap=contained,
+                    )
+                )
         if match is not None:
             index, reason, dist, overlap = match
-            other = kept[index]
-            assert other is not None
+            other_kept = kept[index]
+            assert other_kept is not None
             removed.append(
-                _removed(reason, para.text, position, other=other[0], dist=dist, overlap=overlap)
+                _removed(
+                    reason, para.text, position, other=other_kept[0], dist=dist, overlap=overlap
+                )
             )
             continue
         if para.key:
             first_with_key.setdefault(para.key, len(kept))
-        if len(kept) < MAX_NEAR_COMPARED:
-            for pair in para.pairs:
-                postings.setdefault(pair, []).append(len(kept))
         kept.append((position, para))
     removed.sort(key=lambda item: item.position)
     alive = [k for k in kept if k is not None]
@@ -198,46 +257,6 @@ def dedupe_paragraphs(
         positions=tuple(position for position, _ in alive),
     )
     return result, tuple(para for _, para in alive)
-
-
-def _drop_subsumed(
-    features: Para,
-    position: int,
-    kept: list[tuple[int, Para] | None],
-    shared: Mapping[int, int],
-    removed: list[Removed],
-    *,
-    settings: DedupSettings,
-) -> bool:
-    """Drop the earlier kept paragraphs that the new one contains (a truncated excerpt above
-    the full paragraph); whether there was any. Checked before the new paragraph is judged a
-    repeat, so the fuller text is the one that stays."""
-    dropped = False
-    for index, count in shared.items():
-        other = kept[index]
-        if other is None:
-            continue
-        contained = _subsumes(features, other[1], count, settings)
-        if contained:
-            kept[index] = None
-            dropped = True
-            dist = fingerprint.distance(features.fp, other[1].fp)
-            removed.append(
-                _removed(
-                    CONTAINED, other[1].text, other[0], other=position, dist=dist, overlap=contained
-                )
-            )
-    return dropped
-
-
-def _shared_pairs(features: Para, postings: Mapping[tuple[str, str], list[int]]) -> dict[int, int]:
-    """How many stem bigrams ``features`` shares with each indexed kept paragraph."""
-    shared: Counter[int] = Counter()
-    for pair in features.pairs:
-        indices = postings.get(pair)
-        if indices:
-            shared.update(indices)
-    return dict(shared)
 
 
 def _removed(

@@ -16,7 +16,10 @@ search index, the store) reads these records; nothing normalises or stems a text
 A fingerprint is ``simhash.Simhash`` (md5 per feature, 64 bits) over *precomputed* features:
 the stems, each counted as often as it occurs (term frequency). The package's own text
 tokenizer (character 4-grams of ``\\w``) is never used: on Arabic it cannot separate reworded
-paragraphs from unrelated ones (``DEDUP.md``).
+paragraphs from unrelated ones (``DEDUP.md``). ``fingerprint()`` calls the package and is the
+reference; paragraphs and articles get the same value from per-stem bit counters that add up
+(``_Lanes``: a paragraph's counters are summed once, an article's are the sum of its kept
+paragraphs'), about ten times cheaper than the package's md5 and numpy per call.
 
 ``0`` means "no fingerprint": a text without a single content word (empty, punctuation only,
 stopwords only) gets ``0`` and callers must skip it, because every featureless text would
@@ -35,16 +38,42 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
-import numpy as np
-import simhash
+from typing import TYPE_CHECKING, Any
 
 from ingest import arabic
+
+
+class _OnFirstUse:
+    """A library imported when first used, then bound to its name in this module.
+
+    The parse workers import this module for the analysis and never touch numpy (only
+    ``WindowIndex`` does, in the main process) nor the simhash package (``fingerprint()``, the
+    reference, runs only for totals too large for the counters): importing the two cost a
+    worker 100 to 150 ms of its start (``bench/bench_prepare.py``).
+    """
+
+    def __init__(self, module: str, binding: str) -> None:
+        self._module = module
+        self._binding = binding
+
+    def __getattr__(self, name: str) -> Any:
+        module = importlib.import_module(self._module)  # thread-safe: the import lock
+        globals()[self._binding] = module
+        return getattr(module, name)
+
+
+if TYPE_CHECKING:
+    import numpy as np
+    import simhash
+else:
+    np = _OnFirstUse("numpy", "np")
+    simhash = _OnFirstUse("simhash", "simhash")
 
 FINGERPRINT_VERSION = 1
 """Bump whenever anything that feeds a fingerprint changes: the normalisation table, the
@@ -97,6 +126,63 @@ def _chunks(weight: int) -> list[int]:
     return [_MAX_CHUNK] * full + ([rest] if rest else [])
 
 
+# -- the same value, faster: bit counts in lanes of one integer ---------------------------------
+#
+# ``simhash.Simhash`` sets bit j of a fingerprint when the weighted count of features whose md5
+# (its last 8 bytes, big-endian) has bit j set is more than half the total weight. ``_Lanes``
+# keeps, per feature, those 64 bits spread into 64 counters of ``_LANE`` bits in one Python
+# integer, so that adding two such integers adds 64 counters at once: a paragraph's counters
+# are the sum of its stems' integers, an article's the sum of its paragraphs'. ``_from_lanes``
+# then compares every counter with half the total in one addition. The value is exactly the
+# package's (``tests/test_fingerprint.py`` compares them on every corpus paragraph and article
+# and on generated feature lists); totals too large for a lane take ``fingerprint()``.
+
+_LANE = 16
+_LANE_LIMIT = 1 << (_LANE - 1)
+"""A total weight below this fits in every lane, the bias of ``_from_lanes`` included."""
+_LANES_CACHE = 1 << 16
+"""Features whose counters are kept (about 10 MB): news vocabulary repeats."""
+_ONES = sum(1 << (_LANE * bit) for bit in range(BITS))
+_TOPS = _ONES << (_LANE - 1)
+# _BYTE_LANES[k][v]: the counters of byte value v at byte k (0 = least significant) of the hash
+_BYTE_LANES = tuple(
+    tuple(
+        sum(1 << (_LANE * (8 * k + j)) for j in range(8) if value >> j & 1) for value in range(256)
+    )
+    for k in range(8)
+)
+_TOP_BIT_DIGIT = bytes(0x31 if byte & 0x80 else 0x30 for byte in range(256))  # "1" / "0"
+
+
+class _Lanes(dict[str, int]):
+    """Feature -> its hash bits as counters (a bounded cache: cleared when full)."""
+
+    def __missing__(self, feature: str) -> int:
+        if len(self) >= _LANES_CACHE:
+            self.clear()
+        # simhash's hash function: md5 of the UTF-8 bytes, its last 8 bytes read big-endian
+        d = hashlib.md5(feature.encode("utf-8"), usedforsecurity=False).digest()
+        b = _BYTE_LANES
+        lanes = (
+            b[0][d[15]] | b[1][d[14]] | b[2][d[13]] | b[3][d[12]]
+            | b[4][d[11]] | b[5][d[10]] | b[6][d[9]] | b[7][d[8]]
+        )  # fmt: skip
+        self[feature] = lanes
+        return lanes
+
+
+_LANES = _Lanes()
+
+
+def _from_lanes(lanes: int, total: int) -> int:
+    """The fingerprint whose bit j is set when counter j is more than ``total / 2``
+    (``0 < total < _LANE_LIMIT``): adding ``_LANE_LIMIT - total // 2 - 1`` to every counter
+    sets a counter's top bit exactly then, and the top bits are read off the bytes."""
+    lanes += (_LANE_LIMIT - total // 2 - 1) * _ONES
+    top = (lanes & _TOPS).to_bytes(BITS * _LANE // 8, "big")
+    return int(top[:: _LANE // 8].translate(_TOP_BIT_DIGIT), 2)
+
+
 def text_fingerprint(text: str) -> int:
     """Fingerprint of one text (a paragraph or a whole body): its stems, term-weighted."""
     return fingerprint(arabic.stems(text))
@@ -137,8 +223,18 @@ class Para:
     """Stem bigrams (consecutive content words): what containment compares."""
 
     @functools.cached_property
+    def lanes(self) -> int:
+        """The stems' hash bits, counted (see ``_Lanes``): what the fingerprints add up."""
+        return sum(map(_LANES.__getitem__, self.stems))
+
+    @functools.cached_property
     def fp(self) -> int:
         """The paragraph's fingerprint (``NO_FINGERPRINT`` without a content word)."""
+        total = len(self.stems)
+        if not total:
+            return NO_FINGERPRINT
+        if total < _LANE_LIMIT:
+            return _from_lanes(self.lanes, total)
         return fingerprint(self.stems)
 
 
@@ -155,6 +251,11 @@ def analyse_paragraph(text: str) -> Para:
         stem_set=frozenset(stems),
         pairs=frozenset(itertools.pairwise(stems)),
     )
+
+
+def stems_of(text: str) -> tuple[str, ...]:
+    """``analyse_paragraph(text).stems`` without the rest of the analysis (a title's)."""
+    return tuple(arabic.stem_tokens(arabic.tokens(text)))
 
 
 def analyse(texts: Iterable[str]) -> tuple[Para, ...]:
@@ -185,12 +286,16 @@ def article_features(paras: Sequence[Para]) -> ArticleFeatures:
 
     The title is deliberately not part of it: aggregators rewrite titles of copied items.
     """
-    counts: Counter[str] = Counter()
-    for para in paras:
-        counts.update(para.stems)
+    total = sum(len(para.stems) for para in paras)
+    if not total:
+        simhash_ = NO_FINGERPRINT
+    elif total < _LANE_LIMIT:
+        simhash_ = _from_lanes(sum(para.lanes for para in paras), total)
+    else:
+        simhash_ = fingerprint(Counter(itertools.chain.from_iterable(p.stems for p in paras)))
     return ArticleFeatures(
-        simhash=fingerprint(counts),
-        stems=frozenset(counts),
+        simhash=simhash_,
+        stems=frozenset().union(*(para.stem_set for para in paras)),
         text_hash=text_hash_of(para.key for para in paras),
     )
 

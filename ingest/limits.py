@@ -7,16 +7,29 @@ fetches at once, and at most ``per_host`` of them to one host.
     async with limits.slot(url):
         await pipeline.run(target)
 
-Local files share one pseudo-host (``store.base.feed_host``).
+Local files (a path or a ``file://`` URL, as ``fetch.py`` reads them) have no host to be
+polite to: only the global limit holds them back, so ``ingest fetch *.xml`` prepares as many
+files at once as there are workers and connections, not two.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from ingest.store.base import feed_host
+
+
+def is_local(url: str) -> bool:
+    """Whether ``url`` names a local file (no scheme, or ``file:``), as ``fetch.py`` decides."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return False
+    return scheme in ("", "file")
 
 
 class FetchLimits:
@@ -36,6 +49,8 @@ class FetchLimits:
 
     @asynccontextmanager
     async def slot(self, url: str) -> AsyncIterator[None]:
-        """Wait for a global slot and a slot of ``url``'s host; hold both inside the block."""
-        async with self._total, self._host(url):
+        """Wait for a global slot and, unless ``url`` is a local file, a slot of its host; hold
+        them inside the block."""
+        per_host = contextlib.nullcontext() if is_local(url) else self._host(url)
+        async with self._total, per_host:
             yield

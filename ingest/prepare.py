@@ -130,9 +130,11 @@ def clean_article(
     return cleaned, paras, boilerplate_keys
 
 
-def prepare(entry: Entry, job: FeedJob) -> tuple[Article, tuple[str, ...]]:
+def prepare(
+    entry: Entry, job: FeedJob, *, raw_hash: str | None = None
+) -> tuple[Article, tuple[str, ...]]:
     """One entry, cleaned and analysed (see the module docstring), and the cleaner's warnings
-    about it (what a cap cut)."""
+    about it (what a cap cut). ``raw_hash`` is ``content_hash(entry)`` when the caller has it."""
     cleaned, paras, boilerplate_keys = clean_article(
         entry.content, job.dedup, job.recurring, job.limits
     )
@@ -159,7 +161,7 @@ def prepare(entry: Entry, job: FeedJob) -> tuple[Article, tuple[str, ...]]:
         simhash=features.simhash,
         fp_version=FINGERPRINT_VERSION,
         text_hash=features.text_hash,
-        content_hash=content_hash(entry),
+        content_hash=raw_hash or content_hash(entry),
         stems=features.stems,
         para_keys=(*(para.bkey for para in paras), *boilerplate_keys),
         search_text=document_text(title, (para.key for para in paras)),
@@ -200,14 +202,15 @@ def prepare_feed(body: bytes, headers: dict[str, str], job: FeedJob) -> Prepared
     unchanged = 0
     for entry in entries:  # newest first: a GUID repeated in the feed keeps its newest version
         key = raw_guid(entry)
+        raw_hash = content_hash(entry)
         if key is not None:
             if key in seen:
                 continue
             seen.add(key)
-            if entry_digest(key, content_hash(entry)) in job.known:
+            if entry_digest(key, raw_hash) in job.known:
                 unchanged += 1
                 continue
-        article, notes = prepare(entry, job)
+        article, notes = prepare(entry, job, raw_hash=raw_hash)
         warnings += notes
         if article.guid in seen and key is None:
             continue

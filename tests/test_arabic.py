@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -122,3 +126,57 @@ def test_stems_are_thread_safe() -> None:
     arabic._feature.cache_clear()  # force concurrent stemmer calls, not cache hits
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert list(pool.map(arabic.stems, paragraphs)) == expected
+
+
+# -- the fast tokeniser finds the words the expression finds ---------------------------------
+
+CORPUS = Path(__file__).parents[2] / "shared" / "corpus" / "ant-multisource.jsonl.gz"
+
+
+def regex_tokens(text: str) -> list[str]:
+    """The definition: runs of letters and digits (``[^\\W_]+``) in the normalised text."""
+    return re.findall(r"[^\W_]+", arabic.normalize(text))
+
+
+@given(st.text())
+def test_tokens_are_the_runs_of_letters_and_digits(text: str) -> None:
+    # Any code point: astral characters (emoji, mathematical letters) take the expression's
+    # path, everything else the translate-and-split one.
+    assert arabic.tokens(text) == regex_tokens(text)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0xFFFF)))
+def test_tokens_of_text_in_the_basic_plane(text: str) -> None:
+    assert arabic.tokens(text) == regex_tokens(text)
+
+
+def test_tokens_of_every_basic_plane_character() -> None:
+    # Each character between two words: it joins them, splits them or disappears exactly as
+    # the expression says.
+    for code in range(0x10000):
+        text = f"كتب{chr(code)}ab_1 {chr(code)}"
+        assert arabic.tokens(text) == regex_tokens(text), hex(code)
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not CORPUS.exists(), reason="../shared/corpus is absent")
+def test_tokens_and_stems_of_corpus_paragraphs() -> None:
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as lines:
+        records = [json.loads(line) for i, line in enumerate(lines) if i % 10 == 0]
+    texts = [p for r in records for p in (r.get("body") or "").split("\n") if p.strip()]
+    assert len(texts) > 15_000
+    for text in texts:
+        words = regex_tokens(text)
+        assert arabic.tokens(text) == words
+        assert arabic.stems(text) == [
+            arabic._STEMMER.stemWord(w) for w in words if not arabic._is_stopword(w)
+        ]
+
+
+def test_the_stem_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(arabic, "_STEM_CACHE", 10)
+    arabic._STEMS.clear()
+    words = [f"كلمه{n}" for n in range(25)]
+    assert arabic.stem_tokens(words) == [arabic._STEMMER.stemWord(w) for w in words]
+    assert len(arabic._STEMS) <= 10
+    arabic._STEMS.clear()

@@ -8,13 +8,16 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ingest import clean as clean_module
 from ingest.clean import (
     AD_MARKER,
     MAX_TAGS,
@@ -919,3 +922,114 @@ def test_any_input_cleans_to_normalised_paragraphs(parts: list[str]) -> None:
     # Cleaning kept text again finds nothing more to remove from the paragraphs' text.
     again = clean_text("\n".join(cleaned.paragraphs))
     assert again.paragraphs == cleaned.paragraphs
+
+
+# -- one lxml tree builder per thread -----------------------------------------------------------
+
+HTML_PIECES = [
+    "<p>",
+    "</p>",
+    "<div class='a b'>",
+    "</div>",
+    "<br>",
+    "<svg xmlns='http://www.w3.org/2000/svg'><text>س</text></svg>",
+    "<html xmlns:og='http://ogp.me/ns#'>",
+    "<math><mi>x</mi></math>",
+    "<table><tr><td>",
+    "<![CDATA[c]]>",
+    "<!-- c -->",
+    "<?php x ?>",
+    "<a href='https://example.org/'>",
+    "</a>",
+    "<script>var x = '<p>';</script>",
+    "نص عربي",
+    "text &amp; &nbsp; &#1575;",
+    "<",
+    ">",
+    "\n",
+]
+
+
+def fresh_soup(text: str) -> str:
+    from bs4 import BeautifulSoup
+
+    if text.startswith("<?xml"):
+        text = " " + text
+    return str(BeautifulSoup(text, "lxml"))
+
+
+@given(st.lists(st.sampled_from(HTML_PIECES), min_size=1, max_size=30))
+def test_the_reused_builder_builds_the_trees_a_new_one_builds(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    if "<" not in text:
+        text = "<p>" + text
+    soup = clean_module._parse(text)
+    assert soup is not None
+    assert str(soup) == fresh_soup(text)
+
+
+def test_the_reused_builder_on_every_fixture_in_a_row() -> None:
+    texts = [
+        path.read_text(encoding="utf-8") for path in sorted((FIXTURES / "clean").glob("*.html"))
+    ]
+    texts += [piece + "<p>x</p>" for piece in HTML_PIECES]
+    for text in texts + texts[::-1]:
+        soup = clean_module._parse(text)
+        assert soup is not None
+        assert str(soup) == fresh_soup(text)
+
+
+def test_each_thread_cleans_with_its_own_builder() -> None:
+    texts = [
+        path.read_text(encoding="utf-8") for path in sorted((FIXTURES / "clean").glob("*.html"))
+    ] * 20
+    serial = [clean_html(text) for text in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(clean_html, texts)) == serial
+
+    both_running = threading.Barrier(2, timeout=10)
+
+    def builder_of_this_thread() -> object:
+        both_running.wait()  # two threads at once, each asking for its builder
+        return clean_module._lxml_builder()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = (pool.submit(builder_of_this_thread) for _ in range(2))
+        assert first.result() is not second.result()
+    assert clean_module._lxml_builder() is clean_module._lxml_builder()  # one per thread
+
+
+@given(st.lists(st.lists(st.sampled_from(HTML_PIECES), max_size=12), min_size=2, max_size=6))
+def test_documents_in_a_row_share_one_lxml_parser_and_get_their_own_trees(
+    documents: list[list[str]],
+) -> None:
+    builder = clean_module._lxml_builder()
+    parsers = set()
+    for pieces in documents:
+        text = "<p>" + "".join(pieces)
+        soup = clean_module._parse(text)
+        assert soup is not None
+        assert str(soup) == fresh_soup(text)
+        parsers.add(id(builder.parser))
+    assert len(parsers) == 1  # the fast path ran: one lxml parser for all of them
+
+
+def test_a_parser_that_failed_is_not_used_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    builder = clean_module._lxml_builder()
+    clean_module._parse("<p>before</p>")
+    before = builder.parser
+
+    from bs4 import BeautifulSoup
+
+    def broken_start(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a failure while bs4 builds the tree")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(BeautifulSoup, "handle_starttag", broken_start)
+        with pytest.raises(RuntimeError):
+            clean_module._parse("<p>in the middle <b>of a document</b></p>")
+    text = "<div><p>after</p><p>the failure</p></div>"
+    soup = clean_module._parse(text)
+    assert soup is not None
+    assert str(soup) == fresh_soup(text)
+    assert builder.parser is not before  # a new lxml parser, not the one that failed

@@ -155,7 +155,6 @@ def test_example_config_documents_every_setting_with_its_default() -> None:
             assert value == default, f"[{name}] {key}"
 
 
-
 def test_limits_are_read_and_checked() -> None:
     settings = config.settings_from_mapping(
         {"limits": {"max_items": 1000, "max_field_chars": 2_000_000}}, "c.toml"

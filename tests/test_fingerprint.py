@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -149,3 +153,87 @@ def test_ten_megabytes_of_text_is_bounded_in_time() -> None:
     fp = fingerprint.text_fingerprint(text)
     assert time.perf_counter() - start < 10
     assert fp != 0
+
+
+# -- the fast path equals the package ---------------------------------------------------------
+
+CORPUS = Path(__file__).parents[2] / "shared" / "corpus" / "ant-multisource.jsonl.gz"
+
+
+def corpus_bodies(every: int) -> list[list[str]]:
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as lines:
+        records = [json.loads(line) for i, line in enumerate(lines) if i % every == 0]
+    return [[p for p in (r.get("body") or "").split("\n") if p.strip()] for r in records]
+
+
+def package_value(features: list[str]) -> int:
+    """``simhash.Simhash`` itself (features repeated rather than weighted above 50)."""
+    return int(simhash.Simhash(features).value) if features else 0
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not CORPUS.exists(), reason="../shared/corpus is absent")
+def test_paragraph_and_article_fingerprints_equal_the_package_on_the_corpus() -> None:
+    # Every paragraph and every article of 1 in 12 corpus articles (about 2,300 articles and
+    # 20,000 paragraphs): the fast path (bit counters summed per paragraph, then per article)
+    # gives exactly the value of simhash.Simhash over the same stems.
+    articles = 0
+    for body in corpus_bodies(every=12):
+        paras = fingerprint.analyse(body)
+        for para in paras:
+            assert para.fp == package_value(list(para.stems)), para.text
+        stems = [stem for para in paras for stem in para.stems]
+        assert fingerprint.article_features(paras).simhash == package_value(stems)
+        articles += 1
+    assert articles > 2000
+
+
+WORDS = st.text(alphabet="ابتثجحخدرزسشصضطظعغفقكلمنهويةىأإآ0123456789", min_size=2, max_size=7)
+
+
+@given(st.lists(st.lists(WORDS, max_size=60), max_size=8))
+def test_fast_fingerprints_equal_the_package(paragraphs: list[list[str]]) -> None:
+    paras = fingerprint.analyse(" ".join(words) for words in paragraphs)
+    for para in paras:
+        assert para.fp == package_value(list(para.stems))
+    stems = [stem for para in paras for stem in para.stems]
+    assert fingerprint.article_features(paras).simhash == package_value(stems)
+
+
+@pytest.mark.parametrize("repeats", [1, 2, 3, 32_766, 32_767, 32_768, 40_001])
+def test_fast_fingerprints_at_the_counter_limits(repeats: int) -> None:
+    # One stem repeated fills one counter to the total; past the counters' width the value
+    # comes from fingerprint() (weights split for the package), and is the same.
+    text = " ".join(["الحكومة"] * repeats + ["الحرب", "الاقتصاد", "سوريا"])
+    paras = fingerprint.analyse([text, "الحكومة السورية"])
+    counts = Counter(stem for para in paras for stem in para.stems)
+    assert paras[0].fp == fingerprint.fingerprint(paras[0].stems)
+    assert fingerprint.article_features(paras).simhash == fingerprint.fingerprint(counts)
+    if repeats < 1000:
+        assert paras[0].fp == package_value(list(paras[0].stems))
+
+
+def test_a_parse_worker_does_not_import_numpy_or_simhash() -> None:
+    # The worker's modules (ingest.prepare) analyse and fingerprint without either library;
+    # they are imported on first use (WindowIndex, the reference fingerprint()) and then bound.
+    code = (
+        "import sys, ingest.prepare\n"
+        "assert 'numpy' not in sys.modules and 'simhash' not in sys.modules, 'imported'\n"
+        "from ingest import fingerprint as f\n"
+        "assert f.fingerprint(['a', 'b']) == __import__('simhash').Simhash(['a', 'b']).value\n"
+        "index = f.WindowIndex(60)\n"
+        "index.load([0], [(1, 5, 10)])\n"
+        "assert index.query(5, 10, 3) == [(1, 0)]\n"
+        "assert f.np is sys.modules['numpy'] and f.simhash is sys.modules['simhash']\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1], timeout=60
+    )
+
+
+@given(st.lists(WORDS | st.sampled_from(["في", "من", "و", "#وسم_عربي", "٢٠١٩"]), max_size=20))
+def test_stems_of_a_title_are_those_of_its_analysis(words: list[str]) -> None:
+    text = " ".join(words)
+    para = fingerprint.analyse_paragraph(text)
+    assert fingerprint.stems_of(text) == para.stems
+    assert para.pairs == frozenset(zip(para.stems, para.stems[1:], strict=False))

@@ -323,3 +323,28 @@ def test_a_runaway_job_of_an_orphaned_worker_is_ended_by_its_cpu_limit() -> None
     finally:
         proc.kill()
         proc.communicate()
+
+
+def test_one_worker_per_core_by_default() -> None:
+    from ingest import isolate
+
+    assert isolate.cores() == len(os.sched_getaffinity(0))
+    assert isolate.cores() == isolate.DEFAULT_WORKERS
+    with WorkerPool() as pool:
+        assert pool.workers == isolate.cores()
+        assert pool.call(os.getpid, label="pid")[0] != os.getpid()  # it runs in a worker
+
+
+def test_close_stops_idle_workers_together_and_they_exit() -> None:
+    pool = WorkerPool(workers=2, time_limit=60)
+    processes = []
+    try:
+        for _ in range(2):  # both workers started: two jobs at once
+            pool.call(os.getpid, label="pid")
+        with pool._lock:
+            processes = [w.process for w in pool._live]
+    finally:
+        pool.close()
+    assert processes
+    # each worker left on being asked (exit code 0), none had to be killed
+    assert [p.returncode for p in processes] == [0] * len(processes)

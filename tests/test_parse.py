@@ -1035,3 +1035,96 @@ def test_real_feeds(name: str) -> None:
         assert has_arabic(entry.content)
     dates = [e.published for e in feed.entries]
     assert dates == sorted(dates, reverse=True)  # type: ignore[type-var]
+
+
+# --- feedparser, tuned: the same results ---------------------------------------------------
+
+
+def test_tuned_cp1252_table_maps_every_character_as_feedparsers() -> None:
+    import feedparser.mixin
+
+    every = "".join(map(chr, range(0x10000))) + "".join(map(chr, range(0x10000, 0x110000, 97)))
+    assert feedparser.mixin._cp1252 is not parse_module._ORIGINAL_CP1252  # the list is in use
+    assert every.translate(feedparser.mixin._cp1252) == every.translate(
+        parse_module._ORIGINAL_CP1252
+    )
+
+
+def default_deepcopy(value: Any) -> Any:
+    """What ``copy.deepcopy`` does without ``__deepcopy__`` (``copy._reconstruct``)."""
+    import copy
+
+    return copy._reconstruct(value, {}, *value.__reduce_ex__(4))  # type: ignore[attr-defined]
+
+
+def test_tuned_deepcopy_equals_the_default() -> None:
+    import copy
+
+    shared = ["a", "b"]
+    value = feedparser.FeedParserDict(
+        {
+            "type": "text/html",
+            "language": None,
+            "base": "https://example.org/",
+            "base64": False,
+            "description": "کوتاه",  # a key feedparser maps on setting: ends up "summary"
+            "links": [feedparser.FeedParserDict(href="https://example.org/a", rel="alternate")],
+            "one": shared,
+            "two": shared,
+        }
+    )
+    tuned, default = copy.deepcopy(value), default_deepcopy(value)
+    assert type(tuned) is type(default) is feedparser.FeedParserDict
+    assert tuned == default
+    assert list(tuned) == list(default)
+    assert "summary" in tuned  # set through FeedParserDict.__setitem__ in both
+    assert type(tuned["links"][0]) is feedparser.FeedParserDict
+    assert tuned["links"][0] is not value["links"][0]
+    assert tuned["one"] is tuned["two"]  # shared objects stay shared, as deepcopy's memo says
+    assert tuned["one"] is not shared
+
+
+def feeds_to_compare() -> list[Path]:
+    paths = sorted(FIXTURES.glob("*.xml")) + sorted(FIXTURES.glob("*.rdf"))
+    paths += sorted((Path(__file__).parent / "fixtures" / "feeds").glob("*.xml"))
+    return paths + (sorted(SHARED_FEEDS.glob("*")) if SHARED_FEEDS.exists() else [])
+
+
+def test_feedparser_gives_the_same_results_tuned_and_untuned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import feedparser.mixin
+    import feedparser.util
+
+    extra = [
+        # C1 controls (mapped as windows-1252), entities, CDATA and several content elements
+        '<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/'
+        'modules/content/"><channel><title>\u0080\u0093ت\u009f</title><item><title>a&amp;b'
+        "\u0085</title><description>&lt;p&gt;\u0092x&lt;/p&gt;</description><content:encoded>"
+        "<![CDATA[<p>\u0080نص</p>]]></content:encoded><guid>g</guid></item></channel></rss>",
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title type="html">'
+        "&lt;b&gt;t\u0096&lt;/b&gt;</title><entry><id>1</id><title>x</title><content "
+        'type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>\u0099ع</p></div></content>'
+        '<summary type="text">s</summary><source><title>src</title></source></entry></feed>',
+    ]
+    bodies = [path.read_bytes() for path in feeds_to_compare() if path.is_file()]
+    bodies += [text.encode("utf-8") for text in extra]
+
+    def results() -> list[tuple[Any, Any, Any]]:
+        out = []
+        for body in bodies:
+            try:
+                got = feedparser.parse(
+                    io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False
+                )
+            except Exception as exc:  # a raw hostile fixture (parse.py defuses it first)
+                out.append(("raised", type(exc).__name__, str(exc)))
+            else:
+                out.append((got.get("feed"), got.get("entries"), got.get("version")))
+        return out
+
+    tuned = results()
+    monkeypatch.setattr(feedparser.mixin, "_cp1252", parse_module._ORIGINAL_CP1252)
+    monkeypatch.delattr(feedparser.util.FeedParserDict, "__deepcopy__")
+    assert results() == tuned
+    assert len(bodies) > 30
