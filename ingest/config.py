@@ -442,7 +442,7 @@ def settings_from_mapping(
         problems.add("http.proxy", why)
     dedup_kwargs = _section(DedupSettings, data.get("dedup"), "dedup", problems)
     _positive(dedup_kwargs, "dedup", problems)
-    for key in ("paragraph_min_overlap", "article_min_overlap"):
+    for key in ("paragraph_min_overlap", "article_min_overlap", "paragraph_min_cover"):
         value = dedup_kwargs.get(key)
         if isinstance(value, float) and not 0.0 <= value <= 1.0:
             problems.add(f"dedup.{key}", f"must be between 0 and 1, got {value}")

@@ -15,17 +15,24 @@ Paragraph rule (``dedupe_paragraphs``), for a paragraph P and an earlier *kept* 
   characters"), a sentence lifted out of a longer paragraph, a crosshead repeating a line of
   the text. Unlike a stem set, bigrams keep word order, so a short paragraph that merely uses
   the same vocabulary is not contained;
+* ``covered`` when none of the above holds but at least ``paragraph_min_cover`` of the
+  smaller paragraph's distinct stems are in the other, with at least
+  ``paragraph_cover_min_shared`` stems shared: a reworded lead that reorders clauses and
+  changes verb forms (يقول / قال, تندد / نددت), which neither the fingerprint nor the word
+  pairs see. Many paragraphs of one article share a few names, hence the minimum;
 * a short paragraph (fewer distinct stems) is never judged by its fingerprint: besides an
   exact match it is dropped only when its stem set overlaps K's by at least
   ``SHORT_PARAGRAPH_MIN_OVERLAP`` with ``SHORT_PARAGRAPH_MIN_SHARED`` stems in common.
 
-The first occurrence stays, except for containment, where the smaller paragraph goes whichever
-comes first: a scraper's truncated excerpt above the full paragraph is dropped, not the full
-paragraph. An exact repeat names the first kept paragraph with the same text; otherwise the
-matching kept paragraph with the highest overlap (then the smallest distance, then the
-earliest) is named in ``duplicate_of``; a kept paragraph dropped later as ``contained`` names
-the later paragraph that contains it. For ``contained``, ``Removed.overlap`` is the
-containment (share of the smaller paragraph's stem bigrams found in the other), not a Jaccard.
+The first occurrence stays, except for containment and cover, where the smaller paragraph goes
+whichever comes first (on a tie, the later one): a scraper's truncated or reworded excerpt
+above the full paragraph is dropped, not the full paragraph. An exact repeat names the first
+kept paragraph with the same text; otherwise the matching kept paragraph with the highest
+overlap (then the smallest distance, then the earliest) is named in ``duplicate_of``; a kept
+paragraph dropped later as ``contained`` or ``covered`` names the later paragraph that holds
+it. For ``contained``, ``Removed.overlap`` is the containment (share of the smaller
+paragraph's stem bigrams found in the other), for ``covered`` the cover (share of the smaller
+one's distinct stems found in the other).
 
 Article rule (``article_match``): two articles tell the same story when their fingerprints
 are within ``article_max_distance`` bits and their stem sets overlap (Jaccard) by at least
@@ -62,6 +69,7 @@ _OVERLAP_DIGITS = 4  # overlaps are recorded rounded, so stored explanations are
 NEAR_DUPLICATE = Reason.NEAR_DUPLICATE
 EXACT_DUPLICATE = Reason.EXACT_DUPLICATE
 CONTAINED = Reason.CONTAINED
+COVERED = Reason.COVERED
 
 
 def containment(small: Set[tuple[str, str]], big: Set[tuple[str, str]]) -> float:
@@ -107,25 +115,48 @@ def _paragraph_match(
         contained = shared_pairs / len(new.pairs)
         if contained >= settings.paragraph_min_containment:
             return CONTAINED, fingerprint.distance(new.fp, kept.fp), contained
+    if len(a) <= len(b) and _covers(shared, len(a), settings):
+        return COVERED, fingerprint.distance(new.fp, kept.fp), shared / len(a)
     return None
 
 
-def _subsumes(new: Para, kept: Para, shared_pairs: int | None, settings: DedupSettings) -> float:
-    """The containment of the earlier ``kept`` paragraph in ``new`` when ``kept`` is the smaller
-    one (fewer distinct stems) and is contained (it is then dropped in favour of ``new``),
-    else ``0.0``. ``shared_pairs`` is ``len(new.pairs & kept.pairs)``, or ``None`` to count
-    it here (only when the sizes make it matter)."""
-    if not kept.pairs or len(kept.stem_set) < settings.paragraph_min_tokens:
-        return 0.0
-    if len(kept.stem_set) >= len(new.stem_set):
-        return 0.0  # equal sizes: the first occurrence stays
-    if shared_pairs is None:
-        shared_pairs = len(new.pairs & kept.pairs)
-    contained = shared_pairs / len(kept.pairs)
-    return contained if contained >= settings.paragraph_min_containment else 0.0
+def _covers(shared: int, smaller: int, settings: DedupSettings) -> bool:
+    """Whether ``shared`` distinct stems cover a paragraph of ``smaller`` distinct stems."""
+    return (
+        shared >= settings.paragraph_cover_min_shared
+        and shared >= settings.paragraph_min_cover * smaller
+    )
 
 
-_RANK: dict[str, int] = {EXACT_DUPLICATE: 0, NEAR_DUPLICATE: 1, CONTAINED: 2}
+def _subsumes(
+    new: Para, kept: Para, shared_pairs: int | None, settings: DedupSettings
+) -> tuple[str, float] | None:
+    """``(reason, figure)`` when the earlier ``kept`` paragraph is the smaller one (fewer
+    distinct stems) and is contained in ``new``, or covered by it without being its near
+    duplicate: it is then dropped in favour of ``new``. ``shared_pairs`` is
+    ``len(new.pairs & kept.pairs)``, or ``None`` to count it here."""
+    size, kept_size = len(new.stem_set), len(kept.stem_set)
+    if kept_size < settings.paragraph_min_tokens or kept_size >= size:
+        return None  # equal sizes: the first occurrence stays
+    if kept.pairs:
+        if shared_pairs is None:
+            shared_pairs = len(new.pairs & kept.pairs)
+        contained = shared_pairs / len(kept.pairs)
+        if contained >= settings.paragraph_min_containment and contained:
+            return CONTAINED, contained
+    shared = len(new.stem_set & kept.stem_set)
+    if not _covers(shared, kept_size, settings):
+        return None
+    overlap = shared / (size + kept_size - shared)
+    if (
+        overlap >= settings.paragraph_min_overlap
+        and fingerprint.distance(new.fp, kept.fp) <= settings.paragraph_max_distance
+    ):
+        return None  # a near duplicate: the later one goes, as for any near duplicate
+    return COVERED, shared / kept_size
+
+
+_RANK: dict[str, int] = {EXACT_DUPLICATE: 0, NEAR_DUPLICATE: 1, CONTAINED: 2, COVERED: 3}
 
 
 def _strongest(matches: list[tuple[int, str, int, float]]) -> tuple[int, str, int, float] | None:
@@ -137,9 +168,9 @@ def _strongest(matches: list[tuple[int, str, int, float]]) -> tuple[int, str, in
 
 def _judge(
     new: Para, compared: Sequence[tuple[int, int, Para]], settings: DedupSettings
-) -> tuple[list[tuple[int, int, Para, float]], tuple[int, str, int, float] | None]:
-    """The kept paragraphs (of ``compared``) that ``new`` subsumes (``_subsumes``), with their
-    containment; when there are none, the kept paragraph ``new`` repeats most closely:
+) -> tuple[list[tuple[int, int, Para, str, float]], tuple[int, str, int, float] | None]:
+    """The kept paragraphs (of ``compared``) that ``new`` subsumes (``_subsumes``), with the
+    reason and figure; when there are none, the kept paragraph ``new`` repeats most closely:
     ``(index, reason, distance, overlap)``, or ``None``.
 
     The two rules in one pass over the kept paragraphs, inlined: the same conditions, in the
@@ -150,19 +181,27 @@ def _judge(
     min_overlap = settings.paragraph_min_overlap
     max_distance = settings.paragraph_max_distance
     min_containment = settings.paragraph_min_containment
+    min_cover, cover_shared = settings.paragraph_min_cover, settings.paragraph_cover_min_shared
     distance = fingerprint.distance
     key, stems, pairs = new.key, new.stem_set, new.pairs
     size = len(stems)
-    subsumed: list[tuple[int, int, Para, float]] = []
+    subsumed: list[tuple[int, int, Para, str, float]] = []
     matches: list[tuple[int, str, int, float]] = []
     for index, position, other in compared:
         other_stems = other.stem_set
         other_size = len(other_stems)
-        if other_size < size and other_size >= min_tokens and other.pairs:  # _subsumes
-            contained = len(pairs & other.pairs) / len(other.pairs)
-            if contained >= min_containment and contained:
-                subsumed.append((index, position, other, contained))
-                continue
+        if other_size < size and other_size >= min_tokens:  # _subsumes
+            if other.pairs:
+                contained = len(pairs & other.pairs) / len(other.pairs)
+                if contained >= min_containment and contained:
+                    subsumed.append((index, position, other, CONTAINED, contained))
+                    continue
+            shared = len(stems & other_stems)
+            if shared >= cover_shared and shared >= min_cover * other_size:
+                overlap = shared / (size + other_size - shared)
+                if overlap < min_overlap or distance(new.fp, other.fp) > max_distance:
+                    subsumed.append((index, position, other, COVERED, shared / other_size))
+                    continue
         if subsumed:
             continue  # no match is needed any more: the new paragraph stays
         # _paragraph_match(new, other)
@@ -186,6 +225,9 @@ def _judge(
             contained = len(pairs & other.pairs) / len(pairs)
             if contained >= min_containment:
                 matches.append((index, CONTAINED, distance(new.fp, other.fp), contained))
+                continue
+        if size <= other_size and shared >= cover_shared and shared >= min_cover * size:
+            matches.append((index, COVERED, distance(new.fp, other.fp), shared / size))
     return subsumed, (None if subsumed else _strongest(matches))
 
 
@@ -222,17 +264,17 @@ def dedupe_paragraphs(
             # Subsumed earlier paragraphs go first (a truncated excerpt above the full
             # paragraph), and the new one, the fuller text, then stays.
             subsumed, match = _judge(para, compared, settings)
-            for index, other_position, other, contained in subsumed:
+            for index, other_position, other, reason, figure in subsumed:
                 kept[index] = None
                 dist = fingerprint.distance(para.fp, other.fp)
                 removed.append(
                     _removed(
-                        CONTAINED,
+                        reason,
                         other.text,
                         other_position,
                         other=position,
                         dist=dist,
-                        overlap=contained,
+                        overlap=figure,
                     )
                 )
         if match is not None:
@@ -333,7 +375,9 @@ def paragraph_rule(settings: DedupSettings) -> str:
     return (
         f"paragraph rule: distance <= {settings.paragraph_max_distance}"
         f" and overlap >= {settings.paragraph_min_overlap:.2f},"
-        f" or containment >= {settings.paragraph_min_containment:.2f}"
+        f" or containment >= {settings.paragraph_min_containment:.2f},"
+        f" or cover >= {settings.paragraph_min_cover:.2f}"
+        f" with {settings.paragraph_cover_min_shared} stems shared"
     )
 
 
@@ -358,11 +402,13 @@ def _explain_paragraphs(a: Para, b: Para, settings: DedupSettings) -> str:
     small, big = (a, b) if len(a.stem_set) < len(b.stem_set) else (b, a)
     subsumed = _subsumes(big, small, len(small.pairs & big.pairs), settings)
     if subsumed:
-        match: tuple[str, int, float] | None = (CONTAINED, 0, subsumed)
+        match: tuple[str, int, float] | None = (subsumed[0], 0, subsumed[1])
     else:
         match = _paragraph_match(b, a, settings) or _paragraph_match(a, b, settings)
     if match is None:
         return "different"
     if match[0] == CONTAINED:
         return f"contained: containment {match[2]:.2f}"
+    if match[0] == COVERED:
+        return f"covered: cover {match[2]:.2f}"
     return str(match[0])

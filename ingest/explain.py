@@ -85,6 +85,9 @@ def _referenced(removed: Removed, article: StoredArticle) -> _Other | None:
         other = fingerprint.analyse_paragraph(text)
         dist, overlap, contained = dedupe.paragraph_figures(this, other)
         measure = contained if removed.reason == Reason.CONTAINED else overlap
+        if removed.reason == Reason.COVERED:
+            small = min((this, other), key=lambda p: len(p.stem_set))
+            measure = len(this.stem_set & other.stem_set) / max(1, len(small.stem_set))
         if removed.reason == Reason.EXACT_DUPLICATE:
             measure = 1.0 if other.key == this.key else 0
         exact_figures = dist == removed.distance and round(measure, 4) == removed.overlap
@@ -113,6 +116,12 @@ def _removal_lines(removed: Removed, article: StoredArticle, settings: DedupSett
             f"  [contained] {where} is contained in {other_where} ({figures}, containment"
             f" {removed.overlap:.2f} >= {settings.paragraph_min_containment:.2f}: the"
             " smaller paragraph goes)"
+        )
+    elif reason == Reason.COVERED:
+        head = (
+            f"  [covered] {where} is covered by {other_where} ({figures}, cover"
+            f" {removed.overlap:.2f} >= {settings.paragraph_min_cover:.2f} of the smaller"
+            " paragraph's stems: the smaller paragraph goes)"
         )
     elif reason == Reason.EXACT_DUPLICATE:
         head = f"  [exact_duplicate] {where} repeats {other_where} word for word"

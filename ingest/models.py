@@ -29,10 +29,11 @@ class Reason(StrEnum):
     EXACT_DUPLICATE = "exact_duplicate"
     NEAR_DUPLICATE = "near_duplicate"
     CONTAINED = "contained"
+    COVERED = "covered"
 
 
 PARAGRAPH_RULE_REASONS = frozenset(
-    {Reason.EXACT_DUPLICATE, Reason.NEAR_DUPLICATE, Reason.CONTAINED}
+    {Reason.EXACT_DUPLICATE, Reason.NEAR_DUPLICATE, Reason.CONTAINED, Reason.COVERED}
 )
 """The reasons of the paragraph rule: the removed piece repeats another paragraph."""
 

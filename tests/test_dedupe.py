@@ -435,15 +435,14 @@ def pairwise_dedupe(
         dropped = False
         for i, (other_position, other) in compared:
             shared = len(para.pairs & other.pairs)
-            contained = dedupe._subsumes(para, other, shared, settings)
-            if contained:
+            subsumed = dedupe._subsumes(para, other, shared, settings)
+            if subsumed:
                 kept[i] = None
                 dropped = True
                 dist = fingerprint.distance(para.fp, other.fp)
+                reason, figure = subsumed
                 removed.append(
-                    Removed(
-                        "contained", other.text, other_position, position, dist, round(contained, 4)
-                    )
+                    Removed(reason, other.text, other_position, position, dist, round(figure, 4))
                 )
         if not dropped:
             matches = [
@@ -452,7 +451,7 @@ def pairwise_dedupe(
                 if (match := dedupe._paragraph_match(para, other, settings)) is not None
             ]
             if matches:
-                rank = {"exact_duplicate": 0, "near_duplicate": 1, "contained": 2}
+                rank = {"exact_duplicate": 0, "near_duplicate": 1, "contained": 2, "covered": 3}
                 i, reason, dist, overlap = min(
                     matches, key=lambda m: (rank[m[1]], -m[3], m[2], m[0])
                 )

@@ -5,7 +5,7 @@ Following the seed scraper feed from its bytes to the stored rows:
 * the worker side (``prepare.prepare_feed``) calls each stage once per item, in stage order:
   parse (once per feed), clean, analyse, boilerplate, the paragraph rule, the article features,
   the search document;
-* every text is normalised and tokenised exactly once (``arabic.normalize``): the paragraph
+* every text is normalised and tokenised exactly once (``arabic.tokens``): the paragraph
   rule, the boilerplate keys, the text hash, the fingerprint and the search document all read
   the one analysis;
 * the main process (``pipeline.store_articles``: decide and write) never analyses text: with
@@ -77,14 +77,13 @@ def test_each_stage_runs_once_per_item_in_stage_order() -> None:
 
 def test_every_text_is_normalised_once(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: Counter[str] = Counter()
-    normalize = arabic.normalize
+    tokens = arabic.tokens
 
-    def counting(text: str) -> str:
+    def counting(text: str) -> list[str]:
         seen[text] += 1
-        return normalize(text)
+        return tokens(text)
 
-    arabic._tokens.cache_clear()  # a cached text would not be normalised again anyway
-    monkeypatch.setattr(arabic, "normalize", counting)
+    monkeypatch.setattr(arabic, "tokens", counting)
     prepared = prepare_feed(SEED_A.read_bytes(), {}, FeedJob("file:///a", NOW, DedupSettings()))
     (article,) = prepared.articles
     assert set(article.paragraphs) <= set(seen)  # every kept paragraph was analysed ...
@@ -100,6 +99,7 @@ def test_the_writer_never_analyses_text(monkeypatch: pytest.MonkeyPatch, tmp_pat
         raise AssertionError(f"the writer analysed {text[:40]!r}")
 
     monkeypatch.setattr(arabic, "normalize", refuse)
+    monkeypatch.setattr(arabic, "tokens", refuse)
     monkeypatch.setattr(prepare, "clean_article", refuse)
     store = open_store(f"sqlite:///{tmp_path / 'ingest.db'}")
     store.migrate()
