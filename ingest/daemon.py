@@ -161,8 +161,6 @@ class Daemon:
         # Held connections cost a file each: take the files they need, up to the hard limit
         # (systemd and most shells give 1,024 soft, far more hard), and cap them under that.
         before, limit = raise_open_files_limit(HTTP_SERVERS)
-        if limit > before:
-            event(log, "raised the open files limit", soft_before=before, soft=limit)
         await self._listen_health(limit)
         try:
             await self._listen_web(limit)
@@ -170,6 +168,23 @@ class Daemon:
             if self.health is not None:
                 await self.health.close()
             raise
+        # Said once both listen: an address that is taken is the only line printed.
+        if limit > before:
+            event(log, "raised the open files limit", soft_before=before, soft=limit)
+        if self.health is not None:
+            event(
+                log,
+                "health endpoint listening",
+                address=str(self.health.address),
+                max_connections=self.health.max_connections,
+            )
+        if self.web is not None:
+            event(
+                log,
+                "web console listening",
+                address=str(self.web.address),
+                url=f"http://{self.web.address}/",
+            )
 
     async def _listen_health(self, limit: int) -> None:
         address = self.settings.daemon.health_address
@@ -183,12 +198,6 @@ class Daemon:
         )
         await server.start()
         self.health = server
-        event(
-            log,
-            "health endpoint listening",
-            address=str(server.address),
-            max_connections=server.max_connections,
-        )
 
     def _open_reader(self) -> Store:
         """A store object of the web's own, so that its reads never wait for the writer (an
@@ -218,12 +227,6 @@ class Daemon:
                 store.close()
             raise
         self.web, self.web_app, self._web_store = server, app, store
-        event(
-            log,
-            "web console listening",
-            address=str(server.address),
-            url=f"http://{server.address}/",
-        )
 
     async def _start(self) -> None:
         self.fetcher = Fetcher(self.settings.http)
