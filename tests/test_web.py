@@ -281,3 +281,28 @@ def test_head_and_other_methods(web: Served) -> None:
     conn.request("POST", "/search", body=b"q=x")
     assert conn.getresponse().status == 405  # read-only
     conn.close()
+
+
+def test_the_web_address_is_parsed_documented_and_loopback_by_default() -> None:
+    from ingest.errors import ConfigError
+    from ingest.settings import Address, WebSettings
+
+    assert WebSettings().address == Address("127.0.0.1", 8426)
+    assert config.settings_from_mapping({}).web.address == Address("127.0.0.1", 8426)
+    assert config.settings_from_mapping({"web": {"address": ""}}).web.address is None
+    assert config.settings_from_mapping({"web": {"address": "[::1]:9000"}}).web.address == Address(
+        "::1", 9000
+    )
+    with pytest.raises(ConfigError) as caught:
+        config.settings_from_mapping({"web": {"address": "nowhere", "port": 1}}, "c.toml")
+    assert sorted(caught.value.problems) == [
+        "c.toml: web.address: expected host:port, got 'nowhere'",
+        "c.toml: web.port: unknown key (known keys: address)",
+    ]
+    # config/ingest.toml documents the key with the default the code uses.
+    text = (Path(__file__).parents[1] / "config" / "ingest.toml").read_text(encoding="utf-8")
+    section = re.search(r"^\[web\]\n(.*?)(?=^\[)", text, re.S | re.M)
+    assert section is not None
+    match = re.search(r"^# address = (\S+)$", section.group(1), re.M)
+    assert match is not None
+    assert json.loads(match.group(1)) == config.web_table(WebSettings())["address"]
