@@ -21,11 +21,11 @@ and in ``ingest serve``. It reads through a store object of its own, so the daem
 is never waited for; each request's store reads and its rendering run on the app's threads,
 never on the event loop that answers the health probes.
 
-A bad parameter is a 400 naming it, an unknown id a 404 (JSON under ``/api``, a page
-elsewhere). Every answer carries ``Content-Security-Policy: default-src 'self'``: the pages
-load our stylesheet and nothing else, and hold no script and no inline style. Everything that
-came from a feed is text to the templates (autoescape), and a link is only made of an
-``http(s)`` URL.
+A bad parameter is a 400 naming it, an unknown id a 404, a store that does not answer a 503
+with its error (JSON under ``/api``, a page elsewhere). Every answer carries
+``Content-Security-Policy: default-src 'self'``: the pages load our stylesheet and nothing
+else, and hold no script and no inline style. Everything that came from a feed is text to the
+templates (autoescape), and a link is only made of an ``http(s)`` URL.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from urllib.parse import urlencode, urlsplit
 import jinja2
 
 from ingest import __version__, feedstate, read
+from ingest.errors import StoreError
 from ingest.explain import ArticleNotFound
 from ingest.fingerprint import to_hex
 from ingest.httpserver import (
@@ -433,6 +434,8 @@ class WebApp:
             return _error(400, bad.message)
         except NotFound as missing:
             return _error(404, str(missing))
+        except StoreError as exc:
+            return _error(503, _unavailable(exc))
         return Response.json(value)
 
     async def api_articles(self, request: Request) -> Response:
@@ -527,7 +530,10 @@ class WebApp:
         return states
 
     async def api_feeds(self, request: Request) -> Response:
-        return Response.json({"feeds": await self._feed_states()})
+        try:
+            return Response.json({"feeds": await self._feed_states()})
+        except StoreError as exc:
+            return _error(503, _unavailable(exc))
 
     async def api_openapi(self, request: Request) -> Response:
         return self._openapi
@@ -550,6 +556,8 @@ class WebApp:
                 return self._error_page(400, bad.message)
             except NotFound as missing:
                 return self._error_page(404, str(missing))
+            except StoreError as exc:
+                return self._error_page(503, _unavailable(exc))
 
         return _html(await self._run(guarded))
 
@@ -637,7 +645,10 @@ class WebApp:
         return await self._page(make)
 
     async def feeds_page(self, request: Request) -> Response:
-        states = await self._feed_states()
+        try:
+            states = await self._feed_states()
+        except StoreError as exc:
+            return _html(await self._run(self._error_page, 503, _unavailable(exc)))
 
         def make() -> Page:
             failing = sum(bool(f["failing"]) for f in states)
@@ -655,6 +666,13 @@ class WebApp:
         if found.etag in (request.headers.get("if-none-match") or ""):
             return Response(304, b"", found.content_type, cache)
         return Response(200, found.body, found.content_type, cache)
+
+
+def _unavailable(exc: StoreError) -> str:
+    event(
+        log, "store not answering a read", logging.WARNING, error_code=exc.code, error=exc.message
+    )
+    return f"the store is not answering ({exc.code}): {exc.message}"
 
 
 def _error(status: int, message: str) -> Response:

@@ -306,3 +306,18 @@ def test_the_web_address_is_parsed_documented_and_loopback_by_default() -> None:
     match = re.search(r"^# address = (\S+)$", section.group(1), re.M)
     assert match is not None
     assert json.loads(match.group(1)) == config.web_table(WebSettings())["address"]
+
+
+def test_a_store_that_stops_answering_is_a_503_not_a_crash(
+    seeded: tuple[Store, Settings], db: str
+) -> None:
+    store = open_store(db, create=False)
+    with Served(store, seeded[1]) as web:
+        assert web.get("/api/stories")[0] == 200
+        store.close()  # the connection is gone: every read fails
+        status, _, body = web.get("/api/stories")
+        assert status == 503
+        assert json.loads(body)["error"].startswith("the store is not answering (db_")
+        assert "the store is not answering" in web.text("/", status=503)
+        assert web.get("/api/feeds")[0] == 503 and web.get("/feeds")[0] == 503
+        assert web.get("/static/console.css")[0] == 200  # what needs no store still works
