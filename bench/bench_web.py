@@ -368,7 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--json", help="also write the rows here (for run_all.py)")
-    parser.add_argument("--keep", help="build the SQLite store in this directory and keep it")
+    parser.add_argument(
+        "--keep", help="build the SQLite store in this directory and keep both stores"
+    )
     parser.add_argument("--trivial", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.trivial:
@@ -406,7 +408,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{backend}: built {args.articles} articles in {build_s:.0f} s", flush=True)
                 got = measure(db, workdir, qs, ids, pages=args.pages)
             finally:
-                if schema is not None:
+                if schema is not None and args.keep:
+                    print(f"postgres: kept {db}", flush=True)
+                elif schema is not None:
                     from bench_lookup import _drop_schema
 
                     _drop_schema(PG_URL, schema)
