@@ -89,6 +89,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     config.write_text(
         f'[store]\ndb = "sqlite:///{workdir / "ingest.db"}"\n'
         f'[daemon]\nhealth_address = "127.0.0.1:{health}"\nstop_timeout = 5.0\n'
+        "min_interval = 1.0\n"  # the first fetches within a second, not 30
         f'[web]\naddress = "127.0.0.1:{web}"\n'
         f'[[feeds]]\nname = "{AGENCY}"\nurl = "{SEED_B}"\n'
         f'[[feeds]]\nname = "{SCRAPER}"\nurl = "{SEED_A}"\n',

@@ -193,7 +193,10 @@ def daemon_config(
     address = web if isinstance(web, str) else f"127.0.0.1:{web}"
     lines = [f"[store]\ndb = {json.dumps(db)}"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in store.items()]
-    lines.append(f'[daemon]\nhealth_address = "127.0.0.1:{health}"\nstop_timeout = 5.0')
+    # min_interval: feeds due at start are spread over it (30 s by default).
+    lines.append(
+        f'[daemon]\nhealth_address = "127.0.0.1:{health}"\nstop_timeout = 5.0\nmin_interval = 1.0'
+    )
     lines.append(f"[web]\naddress = {json.dumps(address)}")
     lines += [f'[[feeds]]\nname = "{n}"\nurl = "{u}"' for n, u in feeds.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
