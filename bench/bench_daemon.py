@@ -102,6 +102,7 @@ def write_config(
     daemon = f'[daemon]\nhealth_address = "127.0.0.1:{health_port}"\nlog_format = "json"'
     if min_interval is not None:
         daemon += f"\nmin_interval = {min_interval}"
+    daemon += '\n[web]\naddress = ""'
     lines = [
         f'[store]\ndb = "sqlite:///{db}"',
         '[http]\nallow_networks = ["127.0.0.0/8"]',

@@ -191,6 +191,7 @@ def run(held: int, count: int, feeds: int, workdir: Path) -> dict[str, Any]:
         '[http]\nallow_networks = ["127.0.0.0/8"]',
         f'[daemon]\nhealth_address = "127.0.0.1:{port}"\nlog_format = "json"\n'
         "min_interval = 10.0\nmax_interval = 20.0",
+        '[web]\naddress = ""',
         *(f'[[feeds]]\nname = "feed-{i:04d}"\nurl = "{u}"' for i, u in enumerate(urls)),
     ]
     config.write_text("\n\n".join(lines) + "\n", encoding="utf-8")

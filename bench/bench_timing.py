@@ -285,6 +285,7 @@ def daemon_stop(workdir: Path, feeds: dict[str, str], stop_timeout: float, after
         '[http]\nallow_networks = ["127.0.0.0/8"]\nread_timeout = 60.0\ndeadline = 60.0',
         f'[daemon]\nhealth_address = "127.0.0.1:{port}"\nstop_timeout = {stop_timeout}'
         "\nmin_interval = 0.5\nmax_interval = 5.0",
+        '[web]\naddress = ""',
         *(f'[[feeds]]\nname = "{n}"\nurl = "{u}"' for n, u in feeds.items()),
     ]
     config.write_text("\n\n".join(lines) + "\n", encoding="utf-8")

@@ -405,6 +405,7 @@ def write_config(
     }
     lines = [f"[store]\ndb = {json.dumps(db)}", "[http]", *_toml(http_keys), "[daemon]"]
     lines += _toml(daemon_keys)
+    lines.append('[web]\naddress = ""')
     for name, url in feeds.items():
         lines.append(f"[[feeds]]\nname = {json.dumps(name)}\nurl = {json.dumps(url)}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -257,6 +257,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="also log skipped checks")
 
     p = command(
+        "serve",
+        "Serve the read API (/api/...) and the web console (/) over the store without "
+        "fetching: the latest stories, Arabic search, each article with what was removed and "
+        "why, the feeds' health. Read-only. Listens on [web] address (127.0.0.1:8426) unless "
+        "--address says otherwise; stops on SIGTERM or Ctrl-C.",
+        "ingest --db ./ingest.db serve --address 127.0.0.1:8426",
+        store=True,
+    )
+    p.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="where to listen (default: [web] address, 127.0.0.1:8426; port 0: any free one)",
+    )
+
+    p = command(
         "status",
         "Show every feed's state: from the running daemon, else from the store.",
         "ingest --config /etc/ingest/ingest.toml status --json",
@@ -962,6 +977,25 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from ingest import web  # noqa: PLC0415 - only this command and the daemon serve
+
+    address, setting = settings.web.address, "[web] address"
+    if args.address is not None:
+        try:
+            address, setting = config.parse_address(args.address), "--address"
+        except ValueError as exc:
+            raise UsageError(f"--address: {exc}") from exc
+    if address is None:
+        raise UsageError('[web] address is "" (off): give serve --address HOST:PORT')
+    logs.setup(settings.daemon.log_format, _log_level(args, logging.INFO))
+    store = open_for_reading(settings, args)
+    try:
+        return asyncio.run(web.serve(store, settings, address, setting))
+    finally:
+        store.close()
+
+
 def _daemon_get(settings: Settings, path: str) -> tuple[int, bytes] | None:
     """GET a path of the running daemon's health endpoint; ``None`` when none answers."""
     address = settings.daemon.health_address
@@ -1142,6 +1176,7 @@ COMMANDS = {
     "stories": cmd_stories,
     "migrate": cmd_migrate,
     "run": cmd_run,
+    "serve": cmd_serve,
     "status": cmd_status,
     "healthcheck": cmd_healthcheck,
     "copy": cmd_copy,

@@ -10,6 +10,7 @@ Layout of the file (see ``config/ingest.toml`` for a commented example)::
     [http]    timeouts, size and redirect limits, user agent, allowed networks, proxy
     [dedup]   thresholds of the near-duplicate decisions
     [daemon]  scheduling bounds, stop deadline, health endpoint address, log format
+    [web]     the address of the read API and web console
     [limits]  caps on items per feed and characters per field (each cut is a warning)
     [[feeds]] name, url, and optional per-feed settings
 """
@@ -40,6 +41,7 @@ from ingest.settings import (
     LimitSettings,
     SchedulePolicy,
     Settings,
+    WebSettings,
 )
 from ingest.store import sqlite_path
 
@@ -297,6 +299,13 @@ class _DaemonTable:
     lease_seconds: float | None
 
 
+@dataclasses.dataclass(frozen=True)
+class _WebTable:
+    """The ``[web]`` table as written in TOML."""
+
+    address: str
+
+
 def daemon_table(settings: DaemonSettings) -> dict[str, Any]:
     """``settings`` as the ``[daemon]`` keys and values of a TOML file."""
     schedule, address = settings.schedule, settings.health_address
@@ -349,6 +358,24 @@ def _daemon(table: object, problems: _Problems) -> DaemonSettings:
     )
 
 
+def web_table(settings: WebSettings) -> dict[str, Any]:
+    """``settings`` as the ``[web]`` keys and values of a TOML file."""
+    return {"address": "" if settings.address is None else str(settings.address)}
+
+
+def _web(table: object, problems: _Problems) -> WebSettings:
+    """Validate ``[web]``: ``address`` is ``host:port`` or ``""`` (off)."""
+    given = _section(_WebTable, table, "web", problems)
+    text = given.get("address", web_table(WebSettings())["address"])
+    address: Address | None = None
+    if text:
+        try:
+            address = parse_address(text)
+        except ValueError as exc:
+            problems.add("web.address", str(exc))
+    return WebSettings(address=address)
+
+
 def _limits(table: object, problems: _Problems) -> dict[str, Any]:
     """The ``[limits]`` table: every cap a whole number of at least 1."""
     kwargs = _section(LimitSettings, table, "limits", problems)
@@ -398,7 +425,7 @@ def settings_from_mapping(
     """Validate a parsed TOML document; raise ``ConfigError`` listing every problem.
     ``environ`` locates the default store (``os.environ`` when not given)."""
     problems = _Problems(source)
-    known = {"store", "http", "dedup", "daemon", "limits", "feeds"}
+    known = {"store", "http", "dedup", "daemon", "web", "limits", "feeds"}
     for key in data:
         if key not in known:
             problems.add(key, f"unknown section (known: {', '.join(sorted(known))})")
@@ -451,6 +478,7 @@ def settings_from_mapping(
         if isinstance(value, int) and value > 64:
             problems.add(f"dedup.{key}", f"must be at most 64 (bits), got {value}")
     daemon = _daemon(data.get("daemon"), problems)
+    web = _web(data.get("web"), problems)
     limit_kwargs = _limits(data.get("limits"), problems)
     feeds = _feeds(data.get("feeds"), problems)
     if problems.items:
@@ -461,6 +489,7 @@ def settings_from_mapping(
         http=HttpSettings(**http_kwargs),
         dedup=DedupSettings(**dedup_kwargs),
         daemon=daemon,
+        web=web,
         limits=LimitSettings(**limit_kwargs),
         feeds=feeds,
         source=source,

@@ -2,13 +2,17 @@
 
 ::
 
-    start:   listen on [daemon] health_address (taken: one line, exit 2) -> open the fetcher
-             and the pipeline -> release this host's dead daemons' leases -> schedule every
+    start:   listen on [daemon] health_address, then on [web] address with a store object
+             of its own for reads (either taken: one line, exit 2) -> open the fetcher and
+             the pipeline -> release this host's dead daemons' leases -> schedule every
              enabled feed (none: a warning) -> READY=1
     a feed:  timer -> claim its lease -> Pipeline.run -> record -> timer at the next check
              (feedjobs.py; leases.py says when to ask again for a feed another daemon holds)
     probes:  every PROBE_EVERY s the store is pinged and its feed rows read (health.py);
              WATCHDOG=1 only while the scheduler ticks and the store answers
+    retention: with [store] retention_days, RETENTION_FIRST s after start and then every
+             RETENTION_EVERY s: Store.prune on the writer thread, what it removed logged (a
+             failure is logged, never fatal)
     SIGHUP:  RELOADING=1 -> read and validate the configuration (invalid: keep the old one)
              -> apply the plan (reload.py): add, remove, change feeds -> READY=1
     SIGTERM: STOPPING=1 -> no new fetches -> fetches in flight get ``stop_timeout`` seconds to
@@ -17,7 +21,8 @@
 Modules: ``feedjobs`` (the feed table, one job per feed), ``leases`` (sharing feeds between
 daemons), ``feedstate`` (each feed's state and the ``/status`` document), ``health``
 (liveness, readiness and the routes), ``httpserver`` (the HTTP server), ``metrics``,
-``reload``, ``notify`` (sd_notify). This one wires them: lifecycle, signals, the scheduler.
+``reload``, ``notify`` (sd_notify), ``web`` (the read API and the console). This one wires
+them: lifecycle, signals, the scheduler.
 
 Each feed has one date timer that its job sets again when it ends, and one job task at a time,
 so a feed never runs twice at once and a missed run is one run, not a burst. The lease in the
@@ -36,7 +41,7 @@ import random
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
@@ -55,7 +60,9 @@ from ingest.metrics import Metrics
 from ingest.notify import Notifier
 from ingest.pipeline import Pipeline, utcnow
 from ingest.settings import Settings
+from ingest.store import open_store, sqlite_path
 from ingest.store.base import FeedRow, Store
+from ingest.web import WebApp
 
 __all__ = ["PROBE_EVERY", "Daemon"]
 
@@ -63,6 +70,10 @@ log = logging.getLogger("ingest.daemon")
 
 HTTP_SERVERS = 2
 """Servers the daemon may run (the health endpoint, a web one): they share the open files."""
+RETENTION_FIRST = 5.0
+"""Seconds after the start when ``[store] retention_days`` is first applied."""
+RETENTION_EVERY = 24 * 3600.0
+"""Seconds between two applications of ``[store] retention_days``."""
 
 
 class _SchedulerTimer:
@@ -108,6 +119,9 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.health: HttpServer | None = None
+        self.web: HttpServer | None = None
+        self.web_app: WebApp | None = None
+        self._web_store: Store | None = None
         self.fetcher: Fetcher | None = None
         self.pipeline: Pipeline | None = None
         self.jobs: FeedJobs | None = None
@@ -142,12 +156,40 @@ class Daemon:
         return 0
 
     async def _listen(self) -> None:
-        address = self.settings.daemon.health_address
-        if address is None:
+        if self.settings.daemon.health_address is None and self.settings.web.address is None:
             return
         # Held connections cost a file each: take the files they need, up to the hard limit
         # (systemd and most shells give 1,024 soft, far more hard), and cap them under that.
         before, limit = raise_open_files_limit(HTTP_SERVERS)
+        await self._listen_health(limit)
+        try:
+            await self._listen_web(limit)
+        except BaseException:
+            if self.health is not None:
+                await self.health.close()
+            raise
+        # Said once both listen: an address that is taken is the only line printed.
+        if limit > before:
+            event(log, "raised the open files limit", soft_before=before, soft=limit)
+        if self.health is not None:
+            event(
+                log,
+                "health endpoint listening",
+                address=str(self.health.address),
+                max_connections=self.health.max_connections,
+            )
+        if self.web is not None:
+            event(
+                log,
+                "web console listening",
+                address=str(self.web.address),
+                url=f"http://{self.web.address}/",
+            )
+
+    async def _listen_health(self, limit: int) -> None:
+        address = self.settings.daemon.health_address
+        if address is None:
+            return
         server = HttpServer(
             address,
             health.routes(self.readiness, self.status, self.metrics),
@@ -156,14 +198,35 @@ class Daemon:
         )
         await server.start()
         self.health = server
-        if limit > before:
-            event(log, "raised the open files limit", soft_before=before, soft=limit)
-        event(
-            log,
-            "health endpoint listening",
-            address=str(server.address),
-            max_connections=server.max_connections,
+
+    def _open_reader(self) -> Store:
+        """A store object of the web's own, so that its reads never wait for the writer (an
+        in-memory store cannot be opened twice: the writer's is shared)."""
+        if sqlite_path(self.settings.db) == ":memory:":
+            return self.store
+        return open_store(self.settings.db, create=False)
+
+    async def _listen_web(self, limit: int) -> None:
+        address = self.settings.web.address
+        if address is None:
+            return
+        loop = asyncio.get_running_loop()
+        store = await loop.run_in_executor(None, self._open_reader)
+        app = WebApp(store, self.settings, feeds=lambda: self.status()["feeds"], clock=self.clock)
+        server = HttpServer(
+            address,
+            app,
+            setting="[web] address",
+            max_connections=connection_cap(limit, HTTP_SERVERS),
         )
+        try:
+            await server.start()
+        except BaseException:
+            app.close()
+            if store is not self.store:
+                store.close()
+            raise
+        self.web, self.web_app, self._web_store = server, app, store
 
     async def _start(self) -> None:
         self.fetcher = Fetcher(self.settings.http)
@@ -202,6 +265,13 @@ class Daemon:
         self.readiness.scheduler_running = True
         self.scheduler.add_job(self._heartbeat, "interval", seconds=1, id="_heartbeat")
         self.scheduler.add_job(self._probe, "interval", seconds=PROBE_EVERY, id="_probe")
+        self.scheduler.add_job(
+            self._retention,
+            "interval",
+            seconds=RETENTION_EVERY,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=RETENTION_FIRST),
+            id="_retention",
+        )
         if self.notifier.watchdog_seconds:
             self.scheduler.add_job(
                 self._watchdog,
@@ -253,10 +323,56 @@ class Daemon:
         for fetcher in [self.fetcher, *self._old_fetchers]:
             if fetcher is not None:
                 await fetcher.aclose()
+        await self._close_web()
         if self.health is not None:
             await self.health.close()
         self.notifier.close()
         event(log, "stopped", uptime_s=round(time.monotonic() - self._started, 1))
+
+    async def _close_web(self) -> None:
+        if self.web is not None:
+            await self.web.close()
+        loop = asyncio.get_running_loop()
+        if self.web_app is not None:
+            await loop.run_in_executor(None, self.web_app.close)
+        if self._web_store is not None and self._web_store is not self.store:
+            await loop.run_in_executor(None, self._web_store.close)
+
+    # -- retention ----------------------------------------------------------------------
+
+    async def _retention(self) -> None:
+        """Remove what ``[store] retention_days`` no longer keeps (``ingest prune``), on the
+        writer thread; a failure is logged and tried again at the next run."""
+        days = self.settings.retention_days
+        if days is None or self.pipeline is None or self.readiness.phase == "stopping":
+            return
+        before = self.clock() - timedelta(days=days)
+        started = time.monotonic()
+        try:
+            removed = await self.pipeline.call(self.store.prune, before)
+        except IngestError as exc:
+            event(
+                log,
+                "retention failed",
+                logging.ERROR,
+                error_code=exc.code,
+                error=exc.message,
+                before=iso(before),
+            )
+            return
+        except Exception:  # a bug must not stop the daemon: logged with its traceback
+            log.exception("retention failed", extra={"fields": {"before": iso(before)}})
+            return
+        event(
+            log,
+            "retention",
+            retention_days=days,
+            before=iso(before),
+            articles=removed.articles,
+            links=removed.links,
+            kept=removed.kept,
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
 
     # -- reload -------------------------------------------------------------------------
 
@@ -285,7 +401,16 @@ class Daemon:
         if change.http_changed and self.fetcher is not None:
             self._old_fetchers.append(self.fetcher)  # runs in progress keep theirs
             self.fetcher = Fetcher(new.http)
+        if new.web.address != self.settings.web.address:
+            event(
+                log,
+                "reload: a new web.address needs a restart; keeping the current one",
+                logging.WARNING,
+                web_address=str(new.web.address or ""),
+            )
         self.settings = new
+        if self.web_app is not None:
+            self.web_app.settings = new
         self.pipeline.settings = new
         self.pipeline.policy = new.daemon.schedule
         self.pipeline.fetcher = self.fetcher or self.pipeline.fetcher

@@ -145,6 +145,15 @@ class DaemonSettings:
     ``http.deadline`` + 120."""
 
 
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """``[web]``, parsed: ``address = ""`` is ``None``."""
+
+    address: Address | None = Address("127.0.0.1", 8426)
+    """Where the read API and the web console are served (by ``ingest run`` and
+    ``ingest serve``); ``None``: not by the daemon."""
+
+
 MAX_AUTHOR_CHARS_CEILING = 4_096
 """The highest ``[limits] max_author_chars`` allowed: feedparser's e-mail pattern is quadratic
 (16 KB took 0.9 s, 4 KB about 60 ms)."""
@@ -195,6 +204,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     feeds: tuple[FeedSettings, ...] = ()
     source: str | None = None

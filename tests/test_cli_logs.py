@@ -107,7 +107,7 @@ def run_daemon(tmp_path: Path, *argv: str) -> str:
     cfg = tmp_path / "d.toml"
     cfg.write_text(
         f'[store]\ndb = "sqlite:///{tmp_path / "d.db"}"\n'
-        f'[daemon]\nhealth_address = "127.0.0.1:{port}"\n'
+        f'[daemon]\nhealth_address = "127.0.0.1:{port}"\n[web]\naddress = ""\n'
         f'[[feeds]]\nname = "a"\nurl = "{FEED_A}"\n',
         encoding="utf-8",
     )

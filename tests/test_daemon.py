@@ -88,6 +88,7 @@ def write_config(
         f"\nmax_connections = {max_connections}\nper_host = {per_host}",
         "[daemon]\nmin_interval = 0.5\nmax_interval = 1.5\nbackoff_base = 0.5\njitter = 0.2"
         f'\nstop_timeout = {stop_timeout}\nhealth_address = "127.0.0.1:{port}"',
+        '[web]\naddress = ""',
     ]
     lines += [f'[[feeds]]\nname = "{name}"\nurl = "{url}"' for name, url in feeds.items()]
     path.write_text("\n\n".join(lines) + "\n", encoding="utf-8")

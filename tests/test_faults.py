@@ -892,7 +892,7 @@ def test_the_daemon_records_each_fault_and_stays_ready(
         '[http]\nallow_networks = ["127.0.0.0/8"]\nconnect_timeout = 0.5\nread_timeout = 0.5\n'
         "deadline = 1.0\nmax_connections = 10\nper_host = 10\n"
         "[daemon]\nmin_interval = 0.5\nmax_interval = 2.0\nbackoff_base = 0.5\njitter = 0.1\n"
-        f'stop_timeout = 2.0\nhealth_address = "127.0.0.1:{port}"\n'
+        f'stop_timeout = 2.0\nhealth_address = "127.0.0.1:{port}"\n[web]\naddress = ""\n'
         + "".join(f'[[feeds]]\nname = "{n}"\nurl = "{u}"\n' for n, u in feeds.items()),
         encoding="utf-8",
     )

@@ -26,6 +26,8 @@ OWNERS = {
     "prometheus_client": "metrics.py",
     "psycopg": "store/postgres.py",
     "defusedxml": "opml.py",
+    "jinja2": "web.py",
+    "markupsafe": "web.py",
 }
 
 

@@ -279,6 +279,7 @@ def write_config(path: Path, db: str, port: int, feeds: dict[str, str]) -> None:
         f"[daemon]\nmin_interval = {INTERVAL}\nmax_interval = {INTERVAL}"
         f"\nbackoff_base = {INTERVAL}\njitter = {JITTER}\nlease_seconds = {LEASE}"
         f'\nstop_timeout = 3.0\nper_feed_metrics = false\nhealth_address = "127.0.0.1:{port}"',
+        '[web]\naddress = ""',
     ]
     lines += [f'[[feeds]]\nname = "{name}"\nurl = "{url}"' for name, url in feeds.items()]
     path.write_text("\n\n".join(lines) + "\n", encoding="utf-8")

@@ -936,7 +936,12 @@ class CoreStore:
     def members_of(self, roots: Sequence[int]) -> dict[int, list[StoredArticle]]:
         found: dict[int, list[StoredArticle]] = {root: [] for root in roots}
         for chunk in _chunks(sorted(set(roots))):
-            where, params = self.dialect.in_list("COALESCE(a.duplicate_of, a.id)", chunk)
+            # COALESCE(a.duplicate_of, a.id) IN (...), written so that the primary key and
+            # the duplicate_of index answer it (the COALESCE form scans every article).
+            canonical, params = self.dialect.in_list("a.id", chunk)
+            copies, more = self.dialect.in_list("a.duplicate_of", chunk)
+            where = f"(({canonical}) AND a.duplicate_of IS NULL) OR ({copies})"
+            params += more
             for r in self._q(
                 f"SELECT {ARTICLE_COLUMNS} {_ARTICLE_FROM} WHERE {where} ORDER BY a.id", params
             ):
