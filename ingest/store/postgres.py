@@ -55,8 +55,8 @@ from psycopg.conninfo import conninfo_to_dict
 from ingest.errors import SchemaError, StoreError
 from ingest.search import Query, tsquery_text
 from ingest.store.base import SCHEMA_VERSION
+from ingest.store.core import MAX_RANKED, CoreStore, CoreTx, Dialect, md5_hex
 from ingest.store.core import Connection as _Conn
-from ingest.store.core import CoreStore, CoreTx, Dialect, md5_hex
 
 # Append-only: never edit a released migration, add a new one. Each runs in one transaction.
 # The logical schema is sqlite.py's, version for version.
@@ -153,6 +153,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX articles_text_hash ON articles (text_hash);
     CREATE INDEX articles_seq ON articles (seq);
     CREATE INDEX articles_ts ON articles (ts);
+    CREATE INDEX articles_story ON articles (published, fetched, duplicate_of, id);
     CREATE INDEX articles_feed_alias ON articles (feed_id, md5(alias_guid))
         WHERE alias_guid IS NOT NULL;
     CREATE INDEX articles_search ON articles USING GIN (search);
@@ -288,12 +289,17 @@ class PostgresDialect(Dialect):
             f"GREATEST((SELECT max(id) FROM {table}), 1))"
         )
 
-    def search_hits(self, query: Query) -> tuple[str, list[Any]]:
+    def search_hits(
+        self, query: Query, where: Sequence[str], params: Sequence[Any]
+    ) -> tuple[str, list[Any]]:
         text = tsquery_text(query)
+        conditions = "".join(f" AND {w}" for w in where)
         return (
-            "SELECT id, ts_rank(search, to_tsquery('simple', ?)) AS score FROM articles "
-            "WHERE search @@ to_tsquery('simple', ?)",
-            [text, text],
+            "SELECT m.id, ts_rank(m.search, to_tsquery('simple', ?)) AS score FROM ("
+            "SELECT a.id, a.search FROM articles a JOIN feeds f ON f.id = a.feed_id "
+            f"WHERE a.search @@ to_tsquery('simple', ?){conditions} "
+            f"ORDER BY a.id DESC LIMIT {MAX_RANKED}) m",
+            [text, text, *params],
         )
 
     def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:

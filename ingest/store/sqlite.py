@@ -26,7 +26,15 @@ from typing import Any
 from ingest.errors import SchemaError, StoreError
 from ingest.search import Query, fts5_expression
 from ingest.store.base import SCHEMA_VERSION
-from ingest.store.core import Connection, CoreStore, CoreTx, Dialect, iso, parse_iso
+from ingest.store.core import (
+    MAX_RANKED,
+    Connection,
+    CoreStore,
+    CoreTx,
+    Dialect,
+    iso,
+    parse_iso,
+)
 
 # Append-only: never edit a released migration, add a new one. Each runs in one transaction.
 MIGRATIONS: tuple[str, ...] = (
@@ -124,6 +132,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX articles_text_hash ON articles(text_hash);
     CREATE INDEX articles_seq ON articles(seq);
     CREATE INDEX articles_ts ON articles(ts);
+    -- stories and the console's lists read these columns of every row: an index-only scan
+    CREATE INDEX articles_story ON articles(published, fetched, duplicate_of, id);
     CREATE INDEX articles_feed_alias ON articles(feed_id, alias_guid) WHERE alias_guid IS NOT NULL;
     ALTER TABLE feeds ADD COLUMN body_hash TEXT;
     ALTER TABLE feeds ADD COLUMN body_items INTEGER;
@@ -155,10 +165,6 @@ MIGRATIONS: tuple[str, ...] = (
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
-MAX_HITS = 10_000
-"""Matching articles a search ranks (the best by bm25); a query matching more is too broad to
-page through anyway."""
-
 _STREAM_BATCH = 500
 """Rows fetched at a time by a streaming read."""
 
@@ -179,13 +185,19 @@ class SQLiteDialect(Dialect):
     def executemany(self, conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         conn.executemany(sql, rows)
 
-    def search_hits(self, query: Query) -> tuple[str, list[Any]]:
-        # The best MAX_HITS only: the limit also keeps SQLite from flattening the subquery
-        # into the caller's GROUP BY, where bm25() may not be used.
+    def search_hits(
+        self, query: Query, where: Sequence[str], params: Sequence[Any]
+    ) -> tuple[str, list[Any]]:
+        # FTS5 walks its matches newest first (by rowid) and scores only those kept; the limit
+        # also keeps SQLite from flattening the subquery into the caller's GROUP BY, where
+        # bm25() may not be used.
+        conditions = "".join(f" AND {w}" for w in where)
         return (
-            "SELECT rowid AS id, -bm25(articles_fts) AS score FROM articles_fts "
-            f"WHERE articles_fts MATCH ? ORDER BY rank LIMIT {MAX_HITS}",
-            [fts5_expression(query)],
+            "SELECT articles_fts.rowid AS id, -bm25(articles_fts) AS score FROM articles_fts "
+            "JOIN articles a ON a.id = articles_fts.rowid JOIN feeds f ON f.id = a.feed_id "
+            f"WHERE articles_fts MATCH ?{conditions} "
+            f"ORDER BY articles_fts.rowid DESC LIMIT {MAX_RANKED}",
+            [fts5_expression(query), *params],
         )
 
     def allot_ids(self, conn: Connection, count: int) -> list[int]:
