@@ -923,14 +923,15 @@ def learnable_occurrences(
     need: int,
 ) -> set[tuple[str, str]]:
     """``(guid, paragraph key)`` of the recurring paragraphs that the feed's stored history
-    could show when the item arrived: at least ``boilerplate_min_articles`` canonical items of
-    the feed, published a poll interval or more before it, carry the paragraph."""
+    could show when the item arrived: at least ``boilerplate_min_articles`` stored items of
+    the feed (canonical articles and link records: the history holds both), published a poll
+    interval or more before it, carry the paragraph."""
     step = timedelta(hours=24 / POLLS_PER_DAY)
-    canonical = {row["guid"] for row in rows if row["duplicate_of"] is None}
+    stored = {row["guid"] for row in rows}
     found: set[tuple[str, str]] = set()
     by_feed: dict[str, list[Item]] = defaultdict(list)
     for item in items:
-        if item.guid in canonical:
+        if item.guid in stored and item.published.year >= 1990:  # not the bad-dates items
             by_feed[item.feed].append(item)
     for feed, group in by_feed.items():
         group.sort(key=lambda i: i.published)
