@@ -706,7 +706,7 @@ def cmd_clean(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         _check_stdin(len(text), "article")
     else:
         text = _read_input(args.file, "article").decode("utf-8", errors="replace")
-    cleaned = clean_article(text, settings.dedup, limits=settings.limits)[0]
+    cleaned = clean_article(text, settings.dedup, limits=settings.limits).cleaned
     _print_cleaned(cleaned, args.explain, out)
     return 0
 

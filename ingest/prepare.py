@@ -8,9 +8,10 @@ The stages every article passes through, each once, in this order::
         cleaned = clean_any(entry.content)               clean.py        bs4: HTML -> paragraphs
         paras   = fingerprint.analyse(cleaned)           fingerprint.py  normalise, tokenise,
                                                                          stem: once per paragraph
-        remove_boilerplate(cleaned, paras, recurring)    boilerplate.py  the feed's learnt lines
         dedupe_paragraphs(cleaned, paras, dedup)         dedupe.py       the paragraph rule
-        article_features(kept paras)                     fingerprint.py  simhash, stems, hash
+        remove_boilerplate(cleaned, kept, recurring)     boilerplate.py  the feed's learnt lines
+        article_features(paragraph rule's kept paras)    fingerprint.py  simhash, stems, hash
+        document_text(title, kept paras)                 search.py       the search document
         -> models.Article
 
 The main process only decides and writes (``pipeline.py``): it sends a ``FeedJob`` with what
@@ -114,20 +115,35 @@ def dedup_time(published: datetime | None, fetched: datetime, dedup: DedupSettin
     return int(min(max(published.timestamp(), earliest), latest))
 
 
+@dataclass(frozen=True, slots=True)
+class CleanArticle:
+    """One item's text, cleaned and analysed: what is shown, and what its story is judged on."""
+
+    cleaned: Cleaned
+    """The paragraphs kept for display, and every removal with its reason."""
+    kept: tuple[Para, ...]
+    """The analyses of ``cleaned.paragraphs``."""
+    story: tuple[Para, ...]
+    """The paragraphs the article's features come from: those the paragraph rule keeps, the
+    feed's boilerplate included. Which lines a feed's history shows to be boilerplate depends
+    on the order items arrive in; the story an item tells must not."""
+    boilerplate_keys: tuple[str, ...] = ()
+    """The keys of the paragraphs removed as boilerplate (they stay in the feed's history)."""
+
+
 def clean_article(
     html: str,
     dedup: DedupSettings,
     recurring: Set[str] = frozenset(),
     limits: LimitSettings | None = None,
-) -> tuple[Cleaned, tuple[Para, ...], tuple[str, ...]]:
-    """Clean one item's HTML or text, analyse its paragraphs once, drop the feed's boilerplate
-    and the paragraphs that repeat others: the cleaned item, the analyses of the paragraphs it
-    keeps, and the keys of those removed as boilerplate."""
+) -> CleanArticle:
+    """Clean one item's HTML or text, analyse its paragraphs once, drop the paragraphs that
+    repeat others, then the feed's boilerplate."""
     cleaned = clean_any(html, limits=limits or LimitSettings())
     paras = fingerprint.analyse(cleaned.paragraphs)
-    cleaned, paras, boilerplate_keys = remove_boilerplate(cleaned, paras, recurring)
-    cleaned, paras = dedupe_paragraphs(cleaned, paras, dedup)
-    return cleaned, paras, boilerplate_keys
+    cleaned, story = dedupe_paragraphs(cleaned, paras, dedup)
+    cleaned, kept, boilerplate_keys = remove_boilerplate(cleaned, story, recurring)
+    return CleanArticle(cleaned, kept, story, boilerplate_keys)
 
 
 def prepare(
@@ -135,10 +151,9 @@ def prepare(
 ) -> tuple[Article, tuple[str, ...]]:
     """One entry, cleaned and analysed (see the module docstring), and the cleaner's warnings
     about it (what a cap cut). ``raw_hash`` is ``content_hash(entry)`` when the caller has it."""
-    cleaned, paras, boilerplate_keys = clean_article(
-        entry.content, job.dedup, job.recurring, job.limits
-    )
-    features = fingerprint.article_features(paras)
+    text = clean_article(entry.content, job.dedup, job.recurring, job.limits)
+    cleaned, paras = text.cleaned, text.kept
+    features = fingerprint.article_features(text.story)
     title = clean_title(entry.title)
     url = safe_link(entry.link)
     canonical = canonical_url(url)
@@ -163,7 +178,7 @@ def prepare(
         text_hash=features.text_hash,
         content_hash=raw_hash or content_hash(entry),
         stems=features.stems,
-        para_keys=(*(para.bkey for para in paras), *boilerplate_keys),
+        para_keys=(*(para.bkey for para in paras), *text.boilerplate_keys),
         search_text=document_text(title, (para.key for para in paras)),
     )
     return article, warnings

@@ -60,7 +60,11 @@ class RefreshReport:
 def refreshed(stored: StoredArticle, dedup: DedupSettings) -> Article:
     """The stored article with every derived column computed again (pure)."""
     paras = fingerprint.analyse(stored.paragraphs)
-    features = fingerprint.article_features(paras)
+    # The story is judged with the feed's boilerplate in (prepare.CleanArticle.story).
+    boilerplate_paras = fingerprint.analyse(
+        r.text for r in stored.removed if r.reason == Reason.BOILERPLATE
+    )
+    features = fingerprint.article_features((*paras, *boilerplate_paras))
     published, raw = stored.published, stored.published_raw
     skew = dedup.clock_skew_hours * 3600
     if published is not None and range_problem(published, fetched=stored.fetched, clock_skew=skew):

@@ -3,8 +3,8 @@
 Following the seed scraper feed from its bytes to the stored rows:
 
 * the worker side (``prepare.prepare_feed``) calls each stage once per item, in stage order:
-  parse (once per feed), clean, analyse, boilerplate, the paragraph rule, the article features,
-  the search document;
+  parse (once per feed), clean, analyse, the paragraph rule, boilerplate, the article
+  features, the search document;
 * every text is normalised and tokenised exactly once (``arabic.tokens``): the paragraph
   rule, the boilerplate keys, the text hash, the fingerprint and the search document all read
   the one analysis;
@@ -68,8 +68,8 @@ def test_each_stage_runs_once_per_item_in_stage_order() -> None:
         "clean",
         "clean",  # clean_article -> clean_any
         "analyse",
-        "boilerplate",
         "paragraph rule",
+        "boilerplate",
         "article features",
         "search document",
     ]
