@@ -107,17 +107,15 @@ def snippet(
     the paragraph with the most query stems, cut to about ``width`` characters around its
     first match. Without a match, the start of the first paragraph."""
     wanted = query.stems
-    best: tuple[int, int, list[tuple[int, int]]] | None = None
-    for index, paragraph in enumerate(paragraphs):
-        spans = [m.span() for m in _WORD.finditer(paragraph) if _matches(m.group(), wanted)]
-        score = len({_stem(paragraph[a:b]) for a, b in spans})
-        if spans and (best is None or score > best[0]):
-            best = (score, index, spans)
-    if best is None:
-        first = paragraphs[0] if paragraphs else ""
-        return [(_cut(first, 0, width)[0], False)] if first else []
-    _, index, spans = best
-    text = paragraphs[index]
+    # The paragraph holding the most query stems (one analysis each); then its words are
+    # marked one by one.
+    scores: list[int] = [len(wanted.intersection(terms(p))) for p in paragraphs]
+    top = max(scores, default=0)
+    index = scores.index(top) if top else 0
+    text = paragraphs[index] if paragraphs else ""
+    spans = [m.span() for m in _WORD.finditer(text) if _matches(m.group(), wanted)] if top else []
+    if not spans:
+        return [(_cut(text, 0, width)[0], False)] if text else []
     start, end = _window(text, spans[0][0], width)
     pieces: list[tuple[str, bool]] = []
     at = start
@@ -140,11 +138,6 @@ def snippet(
 def marked(pieces: Sequence[tuple[str, bool]], before: str = "**", after: str = "**") -> str:
     """A snippet as one string, matches between ``before`` and ``after``."""
     return "".join(f"{before}{text}{after}" if hit else text for text, hit in pieces)
-
-
-def _stem(word: str) -> str:
-    found = terms(word)
-    return found[0] if found else ""
 
 
 def _matches(word: str, wanted: frozenset[str]) -> bool:

@@ -139,12 +139,12 @@ def raw(db_url: str, statement: str, params: Sequence[Any] = ()) -> list[tuple[A
 
 def search(db_url: str, stem: str) -> list[int]:
     """The ids the search index finds for one stem: SQLite's FTS5 table, PostgreSQL's
-    generated ``tsvector`` column."""
+    ``article_search`` table its trigger keeps."""
     if sqlite_path(db_url) is not None:
         sql = "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid"
         rows = raw(db_url, sql, (f'"{stem}"',))
     else:
-        sql = "SELECT id FROM articles WHERE search @@ to_tsquery('simple', ?) ORDER BY id"
+        sql = "SELECT id FROM article_search WHERE search @@ to_tsquery('simple', ?) ORDER BY id"
         rows = raw(db_url, sql, (stem,))
     return [int(r[0]) for r in rows]
 

@@ -134,14 +134,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE feeds ADD COLUMN redirect_count INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX feeds_origin_url ON feeds (md5(origin_url)) WHERE origin_url IS NOT NULL;
     """,
-    # 4: sqlite.py's migration 4; the search index is a generated tsvector of the stems.
+    # 4: sqlite.py's migration 4. The search index is a narrow table of tsvectors of the stems,
+    # kept by a trigger in the article's own transaction: a search reads and ranks its matches
+    # there, not among the articles' wide rows.
     """
     ALTER TABLE articles ADD COLUMN published_raw TEXT;
     ALTER TABLE articles ADD COLUMN features TEXT NOT NULL DEFAULT '';
     ALTER TABLE articles ADD COLUMN para_keys TEXT NOT NULL DEFAULT '';
     ALTER TABLE articles ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
-    ALTER TABLE articles ADD COLUMN search tsvector
-        GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED;
     ALTER TABLE articles ADD COLUMN alias_guid TEXT;
     ALTER TABLE articles ADD COLUMN match_id BIGINT;
     ALTER TABLE articles ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
@@ -156,7 +156,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX articles_story ON articles (published, fetched, duplicate_of, id);
     CREATE INDEX articles_feed_alias ON articles (feed_id, md5(alias_guid))
         WHERE alias_guid IS NOT NULL;
-    CREATE INDEX articles_search ON articles USING GIN (search);
+    CREATE TABLE article_search (
+        id     BIGINT PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+        search tsvector NOT NULL
+    );
+    INSERT INTO article_search (id, search)
+        SELECT id, to_tsvector('simple', search_text) FROM articles;
+    CREATE INDEX article_search_gin ON article_search USING GIN (search);
+    CREATE FUNCTION ingest_index_article() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO article_search (id, search)
+            VALUES (NEW.id, to_tsvector('simple', NEW.search_text))
+            ON CONFLICT (id) DO UPDATE SET search = EXCLUDED.search;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER articles_search_insert AFTER INSERT ON articles
+        FOR EACH ROW EXECUTE FUNCTION ingest_index_article();
+    CREATE TRIGGER articles_search_update AFTER UPDATE OF search_text ON articles
+        FOR EACH ROW EXECUTE FUNCTION ingest_index_article();
     ALTER TABLE feeds ADD COLUMN body_hash TEXT;
     ALTER TABLE feeds ADD COLUMN body_items INTEGER;
     ALTER TABLE feeds ADD COLUMN removed_at TIMESTAMPTZ;
@@ -293,12 +310,14 @@ class PostgresDialect(Dialect):
         self, query: Query, where: Sequence[str], params: Sequence[Any]
     ) -> tuple[str, list[Any]]:
         text = tsquery_text(query)
+        # The newest matches first, by id alone; ranked afterwards, MAX_RANKED of them at most.
+        joins = " JOIN articles a ON a.id = s.id JOIN feeds f ON f.id = a.feed_id" if where else ""
         conditions = "".join(f" AND {w}" for w in where)
         return (
-            "SELECT m.id, ts_rank(m.search, to_tsquery('simple', ?)) AS score FROM ("
-            "SELECT a.id, a.search FROM articles a JOIN feeds f ON f.id = a.feed_id "
-            f"WHERE a.search @@ to_tsquery('simple', ?){conditions} "
-            f"ORDER BY a.id DESC LIMIT {MAX_RANKED}) m",
+            "SELECT m.id, ts_rank(r.search, to_tsquery('simple', ?)) AS score FROM ("
+            f"SELECT s.id FROM article_search s{joins} "
+            f"WHERE s.search @@ to_tsquery('simple', ?){conditions} "
+            f"ORDER BY s.id DESC LIMIT {MAX_RANKED}) m JOIN article_search r ON r.id = m.id",
             [text, text, *params],
         )
 
