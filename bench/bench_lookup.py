@@ -1,45 +1,54 @@
-"""Benchmark 2: near-duplicate lookup among 100,000 and 1,000,000 stored articles.
+"""Benchmark 2: near-duplicate lookup among 1,000,000 stored articles (issue 12, goal G4).
 
-Fingerprints come from real text. Every corpus paragraph is reduced once to its stem counts
-(``ingest.arabic.stems``, the features ``ingest`` uses); a stored "article" is a mix of real
-paragraphs: the first 2 to 8 paragraphs of a random corpus article plus 0 to 3 paragraphs of
-other articles of the same category (a story with wire paragraphs spliced in, as aggregators
-publish). Its fingerprint is the 64-bit simhash of the concatenated stems, computed with numpy
-from each stem's md5 bits exactly as ``simhash.Simhash`` does (checked against
-``ingest.dedupe.article_fingerprint`` on a sample: identical values), so a million cost seconds
-instead of minutes. Real fingerprints cluster (common news vocabulary), unlike random numbers.
+Fingerprints come from real text. Every corpus paragraph is analysed once with
+``fingerprint.analyse_paragraph`` (the pipeline's own normalisation, tokens and stems); a
+stored "article" is a mix of 3 to 8 real paragraphs of random corpus articles of one category
+(sharing its vocabulary, as news does, but not copies of each other: the window holds
+canonical articles). Its fingerprint is the 64-bit simhash of all its stems (term frequency),
+computed with numpy from each stem's md5 bits exactly as ``simhash.Simhash`` does (checked:
+a sample equals ``fingerprint.article_features(...).simhash``), so a million cost seconds;
+its stored ``features`` are its distinct stems, as the pipeline writes them. Real
+fingerprints cluster (common news vocabulary), unlike random numbers.
 
-Queries (half of each kind): an edited copy of a stored article (last paragraph cut, or a
-paragraph added), which must be found, and a fresh mix that is not stored. All stored articles
-lie inside the query's 7-day window: a 1,000,000-article window means about 143,000 canonical
+Queries (half each): an edited copy of a stored article (last paragraph cut, or a paragraph
+added), which should be found, and a fresh mix that is not stored. All stored articles lie
+inside the query's 7-day window: a 1,000,000-article window means about 143,000 canonical
 articles a day, the output of several thousand busy feeds after deduplication.
 
-Ours (the project's path): ``WindowIndex.query(fp, ts, article_max_distance)`` (numpy XOR and
-popcount over the window) and then ``Tx.candidates(hit ids)`` (the hit rows fetched by primary
-key, with their paragraphs) on SQLite and on PostgreSQL. The stores hold one row per article
-with its real paragraphs (about 3 KB of JSON each) and the project's schema and indexes; band
-rows are left out, since this lookup path does not read them. Baselines: ``simhash.SimhashIndex``
-with k=3 (its documented use) and with k=article_max_distance (the project's recall) on the same
-fingerprints. Each contender runs in its own process, so its memory (RSS) is its own.
+Ours (what ``StoryWriter.candidates`` does): ``WindowIndex.query(fp, ts,
+article_max_distance)`` (numpy XOR and popcount over the window) and ``tx.stored(hit ids)``
+(the hits' facts: fingerprint, time, stem set, URL, text hash, by primary key), on SQLite and
+on PostgreSQL, each in its own process after ``pipeline.warm_index`` (batched) loaded the
+window: its memory peak while warming is the process's peak RSS (VmHWM) when warming ends.
+The stores have the project's schema (``migrate``) and one row per article with its real
+paragraphs (about 3.6 KB of JSON) and stem set; ``search_text`` and ``para_keys`` are left
+empty (this path does not read them). Context: ``Decider.decide`` on the facts read, a cProfile
+of 200 lookups, and a prototype that reads only the 32 nearest hits. Baseline:
+``simhash.SimhashIndex`` with k=3 (its documented use) on the same fingerprints, in its own
+process.
 
-Usage: .venv/bin/python bench/bench_lookup.py [--sizes 100000,1000000] [--queries 2000]
+Usage: .venv/bin/python bench/bench_lookup.py [--sizes 1000000] [--queries 1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import gzip
 import hashlib
+import io
 import json
 import os
+import pstats
 import random
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 
@@ -53,19 +62,23 @@ from bench_common import (
     load_corpus,
     median,
     percentile,
+    pg_available,
+    pg_create_schema,
+    pg_drop_schema,
     ratio,
     rss_mb,
     write_rows,
 )
 
-from ingest import arabic, dedupe
-from ingest.fingerprint import FINGERPRINT_VERSION, WindowIndex
+from ingest import arabic, fingerprint
+from ingest.fingerprint import FINGERPRINT_VERSION
 from ingest.settings import DedupSettings
 from ingest.store import open_store
 
 T0 = 1_790_000_000  # window start (epoch seconds); the window is 7 days after it
 WEEK = 7 * 86400
-NEAREST = 32  # proposal: fetch at most this many nearest hits per batch
+NEAREST = 32  # prototype: read at most this many nearest hits
+PROFILED = 200  # lookups under cProfile (after the timed ones)
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ingest-bench"
 
 
@@ -79,9 +92,14 @@ def _bits(stem: str) -> np.ndarray:
 
 
 def paragraph_features(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per corpus paragraph: text, stem weight and per-bit ones (cached by fingerprint version)."""
+    """Per corpus paragraph: text, stem weight, per-bit ones and distinct stems (cached by
+    fingerprint version and stemmer)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    cache = CACHE / f"paragraphs-v{FINGERPRINT_VERSION}-{len(records)}.npz"
+    key = hashlib.blake2b(
+        f"{FINGERPRINT_VERSION}-{len(records)}-{arabic.STEMMER_ID}".encode(),
+        digest_size=6,
+    ).hexdigest()
+    cache, stems_cache = CACHE / f"paragraphs-{key}.npz", CACHE / f"stems-{key}.txt.gz"
     texts: list[str] = []
     owner: list[int] = []
     for index, record in enumerate(records):
@@ -89,21 +107,29 @@ def paragraph_features(records: list[dict[str, Any]]) -> dict[str, Any]:
             if text.strip():
                 texts.append(text.strip())
                 owner.append(index)
-    if cache.exists():
+    if cache.exists() and stems_cache.exists():
         data = np.load(cache)
-        return {"texts": texts, "owner": np.array(owner), "ones": data["ones"], "w": data["w"]}
+        with gzip.open(stems_cache, "rt", encoding="utf-8") as handle:
+            sets = [frozenset(line.split()) for line in handle.read().split("\n")[: len(texts)]]
+        return {"texts": texts, "owner": np.array(owner), "ones": data["ones"], "w": data["w"],
+                "sets": sets}  # fmt: skip
     bits: dict[str, np.ndarray] = {}
     ones = np.zeros((len(texts), 64), dtype=np.int32)
     weights = np.zeros(len(texts), dtype=np.int32)
+    sets = []
     for row, text in enumerate(texts):
-        for stem in arabic.stems(text):
+        stems = fingerprint.analyse_paragraph(text).stems
+        for stem in stems:
             vector = bits.get(stem)
             if vector is None:
                 vector = bits[stem] = _bits(stem)
             ones[row] += vector
-            weights[row] += 1
+        weights[row] = len(stems)
+        sets.append(frozenset(stems))
     np.savez(cache, ones=ones, w=weights)
-    return {"texts": texts, "owner": np.array(owner), "ones": ones, "w": weights}
+    with gzip.open(stems_cache, "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(" ".join(sorted(s)) for s in sets))
+    return {"texts": texts, "owner": np.array(owner), "ones": ones, "w": weights, "sets": sets}
 
 
 def simhash_of(ones: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -129,9 +155,10 @@ class Mixer:
             self.by_category.setdefault(records[i]["category"], []).append(i)
         self.category = [r["category"] for r in records]
         self.titles = [r["title"] or "" for r in records]
+        self._pjson: list[str] = []
 
     def paragraph_json(self) -> list[str]:
-        if not hasattr(self, "_pjson"):
+        if not self._pjson:
             self._pjson = [json.dumps(t, ensure_ascii=False) for t in self.feats["texts"]]
         return self._pjson
 
@@ -151,6 +178,13 @@ class Mixer:
         other = self.rng.choice(self.articles)
         return [*rows, self.rng.choice(self.by_article[other])]  # a paragraph added
 
+    def stems(self, rows: list[int]) -> frozenset[str]:
+        sets = self.feats["sets"]
+        return frozenset().union(*(sets[r] for r in rows))
+
+    def features_text(self, rows: list[int]) -> str:
+        return fingerprint.features_text(self.stems(rows))
+
     def fingerprints(self, mixes: list[list[int]]) -> np.ndarray:
         out = np.empty(len(mixes), dtype=np.uint64)
         for start in range(0, len(mixes), 50_000):
@@ -165,17 +199,23 @@ class Mixer:
     def check(self, mixes: list[list[int]], fps: np.ndarray) -> int:
         """How many of ``mixes`` get the project's own fingerprint (must be all)."""
         texts = self.feats["texts"]
-        return sum(
-            dedupe.article_fingerprint([texts[r] for r in m]) == int(fp)
-            for m, fp in zip(mixes, fps.tolist(), strict=True)
-        )
+        same = 0
+        for m, fp in zip(mixes, fps.tolist(), strict=True):
+            features = fingerprint.article_features(fingerprint.analyse([texts[r] for r in m]))
+            same += features.simhash == int(fp) and features.stems == self.stems(m)
+        return same
 
 
 # --- stores ----------------------------------------------------------------------------
 
+COLUMNS = (
+    "id, feed_id, guid, url, canonical_url, title, published, fetched, ts, paragraphs, "
+    "removed, simhash, fp_version, text_hash, content_hash, features, seq"
+)
+
 
 def _rows(mixer: Mixer, mixes: list[list[int]], bases: list[int], fps: np.ndarray, ts: np.ndarray):  # type: ignore[no-untyped-def]
-    """Article rows: the mix's real paragraphs as the JSON ``json.dumps`` would write."""
+    """Article rows: the mix's real paragraphs as ``json.dumps`` writes them, its stem set."""
     pjson = mixer.paragraph_json()
     signed = fps.view(np.int64).tolist()
     for i, (rows, base) in enumerate(zip(mixes, bases, strict=True)):
@@ -196,45 +236,39 @@ def _rows(mixer: Mixer, mixes: list[list[int]], bases: list[int], fps: np.ndarra
             FINGERPRINT_VERSION,
             f"{i:064x}",
             f"{i:032x}",
+            mixer.features_text(rows),
+            i + 1,
         )
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-COLUMNS = (
-    "id, feed_id, guid, url, canonical_url, title, published, fetched, ts, paragraphs, "
-    "removed, simhash, fp_version, text_hash, content_hash"
-)
+def build_sqlite(path: Path, rows, count: int) -> float:  # type: ignore[no-untyped-def]
+    import sqlite3
 
-
-def build_sqlite(path: Path, rows) -> float:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     store = open_store(str(path))
     store.migrate()
     store.close()
-    import sqlite3
-
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = OFF")  # a throw-away bench store
     conn.execute("BEGIN")
     conn.execute(
-        "INSERT INTO feeds (id, url, name, host) VALUES (1, 'https://bench.example/feed', 'bench', 'bench.example')"
+        "INSERT INTO feeds (id, url, name, host) "
+        "VALUES (1, 'https://bench.example/feed', 'bench', 'bench.example')"
     )
-    conn.executemany(f"INSERT INTO articles ({COLUMNS}) VALUES ({','.join('?' * 15)})", rows)
+    marks = ",".join("?" * len(COLUMNS.split(",")))
+    conn.executemany(f"INSERT INTO articles ({COLUMNS}) VALUES ({marks})", rows)
+    conn.execute("UPDATE ingest_counters SET value = ?", (count,))
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()
     return time.perf_counter() - started
 
 
-def pg_schema_url(base: str, schema: str) -> str:
-    separator = "&" if "?" in base else "?"
-    return f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-
-
-def build_postgres(url: str, rows) -> float:  # type: ignore[no-untyped-def]
+def build_postgres(url: str, rows, count: int) -> float:  # type: ignore[no-untyped-def]
     """The project's schema (``migrate``), rows loaded with COPY; secondary indexes are dropped
     for the load and rebuilt after it with their own definitions (faster than row by row)."""
     import psycopg
@@ -265,6 +299,8 @@ def build_postgres(url: str, rows) -> float:  # type: ignore[no-untyped-def]
                 copy.write(("\n".join(chunk) + "\n").encode("utf-8"))
         for _, definition in indexes:
             conn.execute(definition)
+        conn.execute("UPDATE ingest_counters SET value = %s", (count,))
+        conn.execute("SELECT setval(pg_get_serial_sequence('articles', 'id'), %s)", (count,))
         conn.commit()
         conn.execute("ANALYZE articles")
         conn.commit()
@@ -275,122 +311,86 @@ def build_postgres(url: str, rows) -> float:  # type: ignore[no-untyped-def]
 
 
 def child_project(db_url: str, queries: Path, max_distance: int) -> dict[str, Any]:
-    """The project's path: warm the WindowIndex from the store, then query + fetch hits."""
+    """``warm_index`` from the store, then per query: ``WindowIndex.query`` + ``tx.stored``
+    (+ ``Decider.decide`` as context)."""
+    from ingest.decide import Decider
+    from ingest.fingerprint import WindowIndex
+    from ingest.models import Stored
+    from ingest.pipeline import warm_index, window_seconds
+
     base_rss = rss_mb()[0]
     store = open_store(db_url)
-    data = np.load(queries)
-    index = WindowIndex(int(DedupSettings().window_days * 86400))
+    data = np.load(queries, allow_pickle=False)
+    dedup = DedupSettings()
+    index = WindowIndex(window_seconds(dedup))
+    now = datetime.fromtimestamp(T0 + WEEK, UTC)
     started = time.perf_counter()
-    with store.transaction() as tx:
-        index.add(tx.fingerprints_since(0, FINGERPRINT_VERSION, T0 - WEEK))
-        index.query(0, T0 + WEEK, 0)  # the first query builds the arrays
+    warm_index(store, index, now, dedup)
+    len(index)  # the rows loaded become the arrays
     warm_s = time.perf_counter() - started
-    after_warm = rss_mb()
-    fps_arr = np.array([fp for _, fp, _ in rows_snapshot(index)], dtype=np.uint64)
-    ts_arr = np.array([t for _, _, t in rows_snapshot(index)], dtype=np.int64)
-    ids_arr = np.array([i for i, _, _ in rows_snapshot(index)], dtype=np.int64)
-    proposed: list[float] = []
-    capped: list[float] = []
-    same = 0
+    after_warm, warm_peak = rss_mb()
+    decider = Decider(dedup)
+    stems = [frozenset(s.split()) for s in data["stems"].tolist()]
+    items = [
+        Stored(id=0, root=0, feed_id=2, simhash=int(fp), dedup_ts=int(ts), stems=s,
+               text_hash=f"query-{i}")
+        for i, (fp, ts, s) in enumerate(zip(data["fps"].tolist(), data["ts"].tolist(), stems,
+                                            strict=True))
+    ]  # fmt: skip
+    expected = data["expected"].tolist()
     scan: list[float] = []
     fetch: list[float] = []
-    total: list[float] = []
+    decide: list[float] = []
+    capped: list[float] = []
     hits: list[int] = []
-    found_expected = 0
-    expected = data["expected"].tolist()
+    found = 0
+    same_verdict = 0
     with store.transaction() as tx:
-        for fp, ts, want in zip(data["fps"].tolist(), data["ts"].tolist(), expected, strict=True):
-            p0 = time.perf_counter()
-            quick = proposed_scan(fps_arr, ts_arr, ids_arr, fp, ts, max_distance, index.window_s)
-            proposed.append(time.perf_counter() - p0)
+        for item, want in zip(items, expected, strict=True):
             t0 = time.perf_counter()
-            found = index.query(fp, ts, max_distance)
+            near = index.query(item.simhash, item.dedup_ts, max_distance)
             t1 = time.perf_counter()
-            same += sorted(found) == sorted(quick)
-            candidates = tx.candidates([article_id for article_id, _ in found])
+            facts = tx.stored([i for i, _ in near])
             t2 = time.perf_counter()
-            tx.candidates([article_id for article_id, _ in found[:NEAREST]])
-            capped.append(time.perf_counter() - t2)
+            decision = decider.decide(item, facts)
+            t3 = time.perf_counter()
+            nearest = tx.stored([i for i, _ in near[:NEAREST]])
+            capped.append(time.perf_counter() - t3)
             scan.append(t1 - t0)
             fetch.append(t2 - t1)
-            total.append(t2 - t0)
-            hits.append(len(candidates))
-            found_expected += want > 0 and any(c.id == want for c in candidates)
+            decide.append(t3 - t2)
+            hits.append(len(near))
+            found += want > 0 and any(f.id == want for f in facts)
+            same_verdict += decider.decide(item, nearest).verdict == decision.verdict
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for item in items[:PROFILED]:
+            near = index.query(item.simhash, item.dedup_ts, max_distance)
+            tx.stored([i for i, _ in near])
+        profiler.disable()
     store.close()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(12)
     rss, peak = rss_mb()
     return {
         "indexed": len(index),
         "warm_s": warm_s,
-        "total_ms": [x * 1000 for x in total],
+        "total_ms": [(a + b) * 1000 for a, b in zip(scan, fetch, strict=True)],
         "scan_ms": [x * 1000 for x in scan],
-        "proposed_scan_ms": [x * 1000 for x in proposed],
-        "proposed_same": same,
-        "capped_fetch_ms": [x * 1000 for x in capped],
         "fetch_ms": [x * 1000 for x in fetch],
+        "decide_ms": [x * 1000 for x in decide],
+        "capped_fetch_ms": [x * 1000 for x in capped],
+        "capped_same_verdict": same_verdict,
         "hits": hits,
-        "found_expected": found_expected,
+        "found_expected": found,
         "expected": sum(1 for e in expected if e > 0),
         "rss_base_mb": base_rss,
-        "rss_after_warm_mb": after_warm[0],
+        "rss_after_warm_mb": after_warm,
+        "warm_peak_mb": warm_peak,
         "rss_mb": rss,
         "peak_mb": peak,
+        "profile": text.getvalue().replace(str(Path(sys.prefix)), "<venv>").splitlines()[:40],
     }
-
-
-def rows_snapshot(index: WindowIndex) -> list[tuple[int, int, int]]:
-    """The index's rows (id, fingerprint, time), read from its arrays (bench-only access)."""
-    index.query(0, 0, 0)
-    return list(zip(index._ids.tolist(), index._fps.tolist(), index._ts.tolist(), strict=True))
-
-
-def proposed_scan(  # noqa: PLR0917
-    fps: np.ndarray,
-    ts: np.ndarray,
-    ids: np.ndarray,
-    fp: int,
-    at: int,
-    max_distance: int,
-    window: int,
-) -> list[tuple[int, int]]:
-    """A proposed ``WindowIndex.query``: XOR + popcount over the fingerprints only, then the
-    time filter on the few hits (not on the whole window), same answer."""
-    dist = np.bitwise_count(fps ^ np.uint64(fp))
-    hit = np.flatnonzero(dist <= max_distance)
-    hit = hit[np.abs(ts[hit] - at) <= window]
-    return sorted(
-        zip(ids[hit].tolist(), dist[hit].tolist(), strict=True), key=lambda h: (h[1], h[0])
-    )
-
-
-def child_stream(db_url: str) -> dict[str, Any]:
-    """Proposed warm-up: the window's fingerprints streamed into numpy arrays in chunks, never
-    as a list of a million tuples; its peak RSS."""
-    base = rss_mb()[0]
-    started = time.perf_counter()
-    chunks = []
-    sql = (
-        "SELECT id, simhash, ts FROM articles WHERE duplicate_of IS NULL AND fp_version = {p} "
-        "AND ts >= {p} ORDER BY id"
-    )
-    if db_url.startswith("sqlite"):
-        import sqlite3
-
-        conn: Any = sqlite3.connect(db_url[len("sqlite:///") :])
-        cur = conn.execute(sql.format(p="?"), (FINGERPRINT_VERSION, T0 - WEEK))
-    else:
-        import psycopg
-
-        conn = psycopg.connect(db_url)
-        cur = conn.cursor(name="warm")  # server-side cursor: rows arrive in batches
-        cur.execute(sql.format(p="%s"), (FINGERPRINT_VERSION, T0 - WEEK))
-    while batch := cur.fetchmany(50_000):
-        chunks.append(np.array(batch, dtype=np.int64))
-    conn.close()
-    rows = np.concatenate(chunks)
-    del chunks
-    fps = rows[:, 1].view(np.uint64).copy()
-    return {"rows": len(rows), "seconds": time.perf_counter() - started, "rss_base_mb": base,
-            "peak_mb": rss_mb()[1], "fps": int(fps[:1].sum())}  # fmt: skip
 
 
 def child_simhash(fps_path: Path, queries: Path, k: int, max_queries: int) -> dict[str, Any]:
@@ -449,16 +449,9 @@ def summary(result: dict[str, Any], key: str = "total_ms") -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--sizes", default="1000000")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--simhash-queries", type=int, default=300)
-    parser.add_argument("--simhash-wide-queries", type=int, default=20)
-    parser.add_argument(
-        "--simhash-wide-max",
-        type=int,
-        default=100_000,
-        help="largest size at which SimhashIndex(k=article_max_distance) is built",
-    )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--pg", default=PG_URL)
     parser.add_argument("--quick", action="store_true", help="20,000 articles, 300 queries")
@@ -471,8 +464,6 @@ def main(argv: list[str] | None = None) -> int:
         kind, *rest = args.child
         if kind == "project":
             result = child_project(rest[0], Path(rest[1]), int(rest[2]))
-        elif kind == "stream":
-            result = child_stream(rest[0])
         else:
             result = child_simhash(Path(rest[0]), Path(rest[1]), int(rest[2]), int(rest[3]))
         print(json.dumps(result))
@@ -480,10 +471,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.quick:
         args.sizes, args.queries, args.simhash_queries = "20000", 300, 100
-        args.simhash_wide_max, args.simhash_wide_queries = 20_000, 10
     if not have_corpus():
         print("skipped: ../shared/corpus is absent")
+        write_rows([Row("2 lookup", "skipped: ../shared/corpus is absent", None)], {},
+                   args.json)  # fmt: skip
         return 0
+    with_pg = not args.no_postgres and pg_available(args.pg)
     sizes = [int(s) for s in args.sizes.split(",")]
     max_distance = DedupSettings().article_max_distance
     records = load_corpus()
@@ -504,11 +497,12 @@ def main(argv: list[str] | None = None) -> int:
     identical = mixer.check([mixes[i] for i in sample], fps[sample])
     print(
         f"fingerprints: {largest} mixes in {mix_s:.1f} s (+{feature_s:.1f} s paragraph stems); "
-        f"{identical}/200 identical to ingest.dedupe.article_fingerprint"
+        f"{identical}/200 identical to fingerprint.article_features (fingerprint and stems)",
+        flush=True,
     )
     # Distances between unrelated stored fingerprints: how much real ones cluster.
-    a, b = fps[:20000], fps[20000:40000] if largest >= 40000 else fps[::-1][:20000]
-    unrelated = np.bitwise_count(a[: len(b)] ^ b)
+    half = min(20000, largest // 2)
+    unrelated = np.bitwise_count(fps[:half] ^ fps[half : 2 * half])
     cluster = {
         "p1": float(np.percentile(unrelated, 1)),
         "p50": float(np.median(unrelated)),
@@ -520,73 +514,48 @@ def main(argv: list[str] | None = None) -> int:
     extra: dict[str, Any] = {"cluster": cluster, "identical_of_200": identical, "sizes": {}}
     try:
         for size in sizes:
-            n_q = args.queries
-            q_fps: list[int] = []
-            expected: list[int] = []
-            for qi in range(n_q):
-                if qi % 2 == 0:
-                    target = mixer.rng.randrange(size)
-                    edited = mixer.edited(mixes[target])
-                    q_fps.append(int(mixer.fingerprints([edited])[0]))
-                    expected.append(target + 1)
-                else:
-                    q_fps.append(int(mixer.fingerprints([mixer.mix()[1]])[0]))
-                    expected.append(0)
-            queries = workdir / f"queries-{size}.npz"
-            np.savez(
-                queries,
-                fps=np.array(q_fps, dtype=np.uint64),
-                ts=np.full(n_q, T0 + WEEK, dtype=np.int64),
-                expected=np.array(expected, dtype=np.int64),
-            )
+            queries = write_queries(workdir, mixer, mixes, size, args.queries)
             fps_path = workdir / f"fps-{size}.npz"
             np.savez(fps_path, fps=fps[:size])
             results: dict[str, Any] = {}
             build: dict[str, float] = {}
             db = workdir / f"lookup-{size}.db"
+
+            def rows_of(size: int = size):  # type: ignore[no-untyped-def]
+                return _rows(mixer, mixes[:size], bases[:size], fps[:size], ts[:size])
+
             # The SQLite store is built in a forked process while this one builds the
             # PostgreSQL one: nothing is timed during the builds, and they are most of the run.
-            sqlite_build = _fork(
-                lambda db=db, size=size: build_sqlite(
-                    db, _rows(mixer, mixes[:size], bases[:size], fps[:size], ts[:size])
-                )
-            )
+            sqlite_build = _fork(lambda db=db, size=size: build_sqlite(db, rows_of(size), size))
             schema = f"bench_lookup_{os.getpid()}_{size}"
             pg_url = None
             try:
-                if not args.no_postgres:
-                    pg_url = _create_schema(args.pg, schema)
-                    build["postgres"] = build_postgres(
-                        pg_url, _rows(mixer, mixes[:size], bases[:size], fps[:size], ts[:size])
-                    )
+                if with_pg:
+                    pg_url = pg_create_schema(args.pg, schema)
+                    build["postgres"] = build_postgres(pg_url, rows_of(size), size)
                 build["sqlite"] = sqlite_build()
+                print(f"{size}: stores built {build}", flush=True)
                 results["sqlite"] = run_child(
                     "project", f"sqlite:///{db}", str(queries), str(max_distance)
                 )
-                results["sqlite"]["stream"] = run_child("stream", f"sqlite:///{db}")
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{db}{suffix}").unlink(missing_ok=True)
                 if pg_url is not None:
                     results["postgres"] = run_child(
                         "project", pg_url, str(queries), str(max_distance)
                     )
-                    results["postgres"]["stream"] = run_child("stream", pg_url)
             finally:
                 if pg_url is not None:
-                    _drop_schema(args.pg, schema)
+                    pg_drop_schema(args.pg, schema)
             results["simhash_k3"] = run_child(
                 "simhash", str(fps_path), str(queries), "3", str(args.simhash_queries)
             )
-            if size <= args.simhash_wide_max:
-                results[f"simhash_k{max_distance}"] = run_child(
-                    "simhash",
-                    str(fps_path),
-                    str(queries),
-                    str(max_distance),
-                    str(args.simhash_wide_queries),
-                )
             extra["sizes"][size] = {"build_s": build, "results": results}
-            rows += size_rows(size, results, max_distance)
+            rows += size_rows(size, results, with_pg)
+            for backend in ("sqlite", "postgres"):
+                if backend in results:
+                    print(f"--- profile of {PROFILED} lookups ({backend}, {size}) ---")
+                    print("\n".join(results[backend]["profile"]))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(
@@ -596,6 +565,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     write_rows(rows, extra, args.json)
     return 0
+
+
+def write_queries(
+    workdir: Path, mixer: Mixer, mixes: list[list[int]], size: int, count: int
+) -> Path:
+    """Half edited copies of stored articles (``expected`` = the article's id), half fresh."""
+    q_fps: list[int] = []
+    q_stems: list[str] = []
+    expected: list[int] = []
+    for qi in range(count):
+        if qi % 2 == 0:
+            target = mixer.rng.randrange(size)
+            rows = mixer.edited(mixes[target])
+            expected.append(target + 1)
+        else:
+            rows = mixer.mix()[1]
+            expected.append(0)
+        q_fps.append(int(mixer.fingerprints([rows])[0]))
+        q_stems.append(mixer.features_text(rows))
+    queries = workdir / f"queries-{size}.npz"
+    np.savez(
+        queries,
+        fps=np.array(q_fps, dtype=np.uint64),
+        ts=np.full(count, T0 + WEEK, dtype=np.int64),
+        expected=np.array(expected, dtype=np.int64),
+        stems=np.array(q_stems, dtype=np.str_),
+    )
+    return queries
 
 
 def _fork(build: Any) -> Any:
@@ -616,121 +613,88 @@ def _fork(build: Any) -> Any:
     return wait
 
 
-def _create_schema(pg: str, schema: str) -> str:
-    import psycopg
-
-    with psycopg.connect(pg, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    return pg_schema_url(pg, schema)
-
-
-def _drop_schema(pg: str, schema: str) -> None:
-    import psycopg
-
-    with psycopg.connect(pg, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-def size_rows(size: int, results: dict[str, Any], max_distance: int) -> list[Row]:
+def size_rows(size: int, results: dict[str, Any], with_pg: bool) -> list[Row]:
     rows = []
-    label = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
+    label = f"{size // 1000:,}k" if size < 1_000_000 else f"{size // 1_000_000}M"
+    big = size >= 1_000_000
     k3 = results["simhash_k3"]
     k3s = summary(k3)
+    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
     for backend in ("sqlite", "postgres"):
         if backend not in results:
+            if backend == "postgres" and not with_pg:
+                rows.append(Row("2 lookup", "skipped (PostgreSQL): not reachable or "
+                                "--no-postgres", None, goal="G4"))  # fmt: skip
             continue
         res = results[backend]
         s = summary(res)
         scan = summary(res, "scan_ms")
         fetch = summary(res, "fetch_ms")
-        target = "< 2 ms" if size >= 1_000_000 else ""
+        decide = summary(res, "decide_ms")
         rows.append(
             Row(
                 "2 lookup",
-                f"{label} p99 ms, WindowIndex.query + Tx.candidates ({backend})",
+                f"{label} lookup p99 ms: WindowIndex.query + tx.stored ({names[backend]})",
                 s["p99"],
                 k3s["p99"],
                 "ms",
                 "SimhashIndex k=3",
                 ratio(s["p99"], k3s["p99"]),
-                target,
-                (s["p99"] < 2.0) if target else None,
-                f"median {s['median']:.2f} ms (scan {scan['median']:.2f}, fetch "
-                f"{fetch['median']:.2f}; scan p99 {scan['p99']:.2f}, fetch p99 {fetch['p99']:.2f}); "
-                f"hits median {median(res['hits']):.0f}, p99 {percentile(res['hits'], 99):.0f}, "
-                f"max {max(res['hits'])}; copies found {res['found_expected']}/{res['expected']}",
+                "< 2 ms" if big else "",
+                (s["p99"] < 2.0) if big else None,
+                f"median {s['median']:.2f} ms; query median {scan['median']:.2f} / p99 "
+                f"{scan['p99']:.2f} ms, tx.stored median {fetch['median']:.2f} / p99 "
+                f"{fetch['p99']:.2f} ms; hits median {median(res['hits']):.0f}, p99 "
+                f"{percentile(res['hits'], 99):.0f}, max {max(res['hits'])}; edited copies found "
+                f"{res['found_expected']}/{res['expected']}; then Decider.decide median "
+                f"{decide['median']:.2f} / p99 {decide['p99']:.2f} ms",
+                goal="G4",
             )
         )
         rows.append(
             Row(
                 "2 lookup",
-                f"{label} memory MB, index process RSS ({backend})",
-                res["rss_mb"],
+                f"{label} peak RSS MB while warming (warm_index, batched) ({names[backend]})",
+                res["warm_peak_mb"],
                 k3["rss_mb"],
                 "MB",
                 "SimhashIndex k=3",
-                ratio(res["rss_mb"], k3["rss_mb"]),
-                "< 300 MB" if size >= 1_000_000 else "",
-                (res["peak_mb"] < 300) if size >= 1_000_000 else None,
-                f"peak {res['peak_mb']:.0f} MB while warming (fingerprints_since + add) in "
-                f"{res['warm_s']:.1f} s; imports alone {res['rss_base_mb']:.0f} MB; streamed "
-                f"warm-up (proposal) peak {res['stream']['peak_mb']:.0f} MB",
+                ratio(res["warm_peak_mb"], k3["rss_mb"]),
+                "< 300 MB" if big else "",
+                (res["warm_peak_mb"] < 300) if big else None,
+                f"{res['indexed']:,} fingerprints warmed in {res['warm_s']:.1f} s; RSS after "
+                f"warming {res['rss_after_warm_mb']:.0f} MB, imports alone "
+                f"{res['rss_base_mb']:.0f} MB; at the end {res['rss_mb']:.0f} MB",
+                goal="G4",
             )
         )
         capped = summary(res, "capped_fetch_ms")
         rows.append(
             Row(
                 "2 lookup",
-                f"{label} proposal: fetch p99 ms, {NEAREST} nearest hits only ({backend})",
+                f"{label} prototype: tx.stored of the {NEAREST} nearest hits only, p99 ms "
+                f"({names[backend]})",
                 capped["p99"],
                 fetch["p99"],
                 "ms",
-                "Tx.candidates(all hits)",
+                "tx.stored of every hit",
                 ratio(capped["p99"], fetch["p99"]),
                 note=f"median {capped['median']:.2f} vs {fetch['median']:.2f} ms; "
-                f"{sum(h > NEAREST for h in res['hits'])} of {len(res['hits'])} lookups had more hits",
-            )
-        )
-        proposed = summary(res, "proposed_scan_ms")
-        rows.append(
-            Row(
-                "2 lookup",
-                f"{label} proposal: scan p99 ms, time filter on hits only ({backend})",
-                proposed["p99"],
-                scan["p99"],
-                "ms",
-                "WindowIndex.query",
-                ratio(proposed["p99"], scan["p99"]),
-                note=f"median {proposed['median']:.2f} vs {scan['median']:.2f} ms; same hits "
-                f"in {res['proposed_same']}/{len(res['hits'])} queries",
+                f"{sum(h > NEAREST for h in res['hits'])} of {len(res['hits'])} lookups had more "
+                f"hits; same verdict in {res['capped_same_verdict']}/{len(res['hits'])}",
             )
         )
     rows.append(
         Row(
             "2 lookup",
-            f"{label} SimhashIndex k=3: median / build",
+            f"{label} SimhashIndex k=3: median ms",
             k3s["median"],
             None,
             "ms",
             note=f"p99 {k3s['p99']:.2f} ms; built in {k3['build_s']:.1f} s; finds only <= 3 bits: "
-            f"copies found {k3['found_expected']}/{k3['expected']}",
+            f"edited copies found {k3['found_expected']}/{k3['expected']}",
         )
     )
-    wide = results.get(f"simhash_k{max_distance}")
-    if wide is not None:
-        ws = summary(wide)
-        rows.append(
-            Row(
-                "2 lookup",
-                f"{label} SimhashIndex k={max_distance} (our recall): median",
-                ws["median"],
-                None,
-                "ms",
-                note=f"p99 {ws['p99']:.0f} ms over {len(wide['total_ms'])} queries; "
-                f"{wide['rss_mb']:.0f} MB; built in {wide['build_s']:.1f} s; copies found "
-                f"{wide['found_expected']}/{wide['expected']}",
-            )
-        )
     return rows
 
 
