@@ -246,10 +246,11 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
-def run_process(cmd: list[str], timeout: float = 900) -> dict[str, Any]:
+def run_process(cmd: list[str], timeout: float = 900, *, keep_err: bool = False) -> dict[str, Any]:
     """Run ``cmd`` to completion from the repository root (without ``INGEST_DB`` and
     ``INGEST_CONFIG``): its wall time, its CPU (user + system, with the children it waited
-    for, such as ``ingest``'s parse workers), exit status and output."""
+    for, such as ``ingest``'s parse workers), exit status and output (the last 2,000
+    characters of stderr unless ``keep_err``)."""
     import subprocess
 
     env = {k: v for k, v in os.environ.items() if k not in ("INGEST_DB", "INGEST_CONFIG")}
@@ -262,7 +263,7 @@ def run_process(cmd: list[str], timeout: float = 900) -> dict[str, Any]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall": wall, "cpu": cpu, "rc": done.returncode, "out": done.stdout,
-            "err": done.stderr[-2000:]}  # fmt: skip
+            "err": done.stderr if keep_err else done.stderr[-2000:]}  # fmt: skip
 
 
 class Stopwatch:

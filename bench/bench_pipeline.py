@@ -13,6 +13,11 @@ A. **Whole processes on the same files** (G1, G2), each started fresh (interpret
    * G2 baseline: ``reader`` 3.26: ``make_reader(NEW, feed_root='')``, ``add_feed`` of each
      file, ``update_feeds()`` with its defaults.
 
+   Context: when each line of ``ingest fetch``'s output arrived (start-up until the first
+   feed, then per feed, then shut-down), and start-up alone: ``import ingest.cli``, a parse
+   worker's ``import ingest.prepare`` and ``import feedparser``, each a fresh process, with
+   ``-X importtime``'s largest direct imports of ``ingest.cli``.
+
 B. **Re-fetch in one process** (G3): ``Pipeline.run`` over the 20 files as ``ingest fetch``
    runs them (``bench_common.run_targets``) into a new store: the first ingest; then again
    (a) the same bytes, as from a server that ignores conditional GET; (b) the same items in
@@ -125,8 +130,8 @@ def whole_processes(
 
     def ingest(n: int) -> dict[str, Any]:
         db = workdir / f"cli-{n}.db"
-        done = run_process([PYTHON, "-m", "ingest", "--db", f"sqlite:///{db}", "fetch", "--json",
-                            *files])  # fmt: skip
+        done = run_cli([PYTHON, "-m", "ingest", "--db", f"sqlite:///{db}", "fetch", "--json",
+                        *files])  # fmt: skip
         _unlink_sqlite(db)
         return done
 
@@ -157,6 +162,54 @@ def whole_processes(
                 raise RuntimeError(f"{name} failed: {done['err']}")
             runs.setdefault(name, []).append(done)
     return runs
+
+
+def run_cli(cmd: list[str]) -> dict[str, Any]:
+    """``run_process`` for ``ingest fetch --json``, with when each line of its output arrived
+    (seconds after the start): the first outcome, the last one, the summary, the exit."""
+    import resource
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("INGEST_DB", "INGEST_CONFIG")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    lines: list[tuple[float, str]] = []
+    for line in proc.stdout:
+        lines.append((time.perf_counter() - started, line))
+    err = proc.stderr.read()
+    rc = proc.wait()
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    outcomes = [t for t, line in lines if '"summary"' not in line]
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "rc": rc,
+        "out": "".join(line for _, line in lines),
+        "err": err[-2000:],
+        "first_outcome_s": outcomes[0] if outcomes else None,
+        "last_outcome_s": outcomes[-1] if outcomes else None,
+        "summary_s": lines[-1][0] if lines else None,
+    }
+
+
+def import_times(module: str) -> list[tuple[str, float]]:
+    """The modules ``module`` imports directly, by cumulative import time (ms), largest first
+    (``python -X importtime``; each counted where it is first imported)."""
+    err = run_process([PYTHON, "-X", "importtime", "-c", f"import {module}"], keep_err=True)["err"]
+    found: list[tuple[str, float]] = []
+    for line in err.splitlines():
+        if not line.startswith("import time:") or line.count("|") != 2:
+            continue
+        _, cumulative, name = line.split("|")
+        if name.startswith("   ") and not name.startswith("    "):  # depth 1: direct imports
+            with contextlib.suppress(ValueError):
+                found.append((name.strip(), int(cumulative) / 1000))
+    return sorted(found, key=lambda x: -x[1])
 
 
 def _unlink_sqlite(db: Path) -> None:
@@ -599,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         extra["feed_kb"] = sum(map(len, bodies)) / len(bodies) / 1024
         print(f"A. whole processes, {args.reps} reps ...", flush=True)
         whole = whole_processes(paths, workdir, args.reps, with_reader)
+        extra["imports_ms"] = import_times("ingest.cli")
         print("B. re-fetch ...", flush=True)
         warm_pool(pool, paths, workdir)
         again = refetch(paths, rebuilt, workdir, args.reps, pool)
@@ -621,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
         pool.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    rows = whole_rows(whole, args.feeds, with_reader)
+    rows = whole_rows(whole, args.feeds, with_reader, extra["imports_ms"])
     rows += refetch_rows(again, scan)
     if stores is not None and trips is not None:
         rows += backend_rows(stores, trips)
@@ -644,7 +698,12 @@ def _trim(runs: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any
     return {k: [{**r, "out": r["out"][-600:]} for r in v] for k, v in runs.items()}
 
 
-def whole_rows(whole: dict[str, list[dict[str, Any]]], feeds: int, with_reader: bool) -> list[Row]:
+def whole_rows(
+    whole: dict[str, list[dict[str, Any]]],
+    feeds: int,
+    with_reader: bool,
+    imports: list[tuple[str, float]],
+) -> list[Row]:
     items = int(whole["feedparser"][0]["out"].split()[0])
     walls = {k: median([r["wall"] for r in v]) for k, v in whole.items() if v}
     cpus = {k: median([r["cpu"] for r in v]) for k, v in whole.items() if v}
@@ -670,6 +729,25 @@ def whole_rows(whole: dict[str, list[dict[str, Any]]], feeds: int, with_reader: 
             goal="G1",
         )
     ]
+    runs = whole["ingest"]
+    timeline = {k: median([r[k] for r in runs]) for k in
+                ("first_outcome_s", "last_outcome_s", "summary_s", "wall")}  # fmt: skip
+    rows.append(
+        Row(
+            "1 fetch",
+            "context: one `ingest fetch` process, s from its start to its first outcome line",
+            timeline["first_outcome_s"],
+            walls["feedparser"],
+            "s",
+            "the whole feedparser run",
+            ratio(timeline["first_outcome_s"], walls["feedparser"]),
+            note=f"then the other {feeds - 1} feeds until "
+            f"{timeline['last_outcome_s']:.2f} s ("
+            f"{(timeline['last_outcome_s'] - timeline['first_outcome_s']) / max(1, feeds - 1) * 1000:.0f}"
+            f" ms a feed), the summary at {timeline['summary_s']:.2f} s, exit at "
+            f"{timeline['wall']:.2f} s (medians)",
+        )
+    )
     start = {k: median([r["wall"] for r in whole[k]]) for k in
              ("ingest_imports", "worker_imports", "feedparser_imports")}  # fmt: skip
     rows.append(
@@ -682,7 +760,9 @@ def whole_rows(whole: dict[str, list[dict[str, Any]]], feeds: int, with_reader: 
             "`import feedparser`",
             ratio(start["ingest_imports"], start["feedparser_imports"]),
             note=f"a parse worker (`import ingest.prepare`) {start['worker_imports']:.2f} s, "
-            "started when the first feed is parsed; both workers start at once",
+            "started when the first feed is parsed; both workers start at once; what "
+            "ingest.cli imports, cumulative ms (-X importtime, one run): "
+            + ", ".join(f"{name} {ms:.0f}" for name, ms in imports[:6]),
         )
     )
     if with_reader and whole["reader"]:
