@@ -332,11 +332,25 @@ def item_digest_scan(bodies: list[bytes], reps: int) -> dict[str, Any]:
 # --- C. PostgreSQL against SQLite ----------------------------------------------------------
 
 
+PG_VARIANTS = {
+    "postgresql": "",
+    # Prototypes, to see where PostgreSQL's time goes: the same run without the search index
+    # (a GIN index over the stems, updated on every insert), and with commits that do not
+    # wait for the WAL flush (one per feed).
+    "postgresql_no_search_index": "drop",
+    "postgresql_async_commit": " -csynchronous_commit=off",
+}
+
+
 def backends(
     paths: list[Path], workdir: Path, reps: int, pool: WorkerPool, pg: str
 ) -> dict[str, list[dict[str, Any]]]:
+    """SQLite, then PostgreSQL and its variants, alternating; the PostgreSQL runs also count
+    the CPU of the server process behind the store's connection."""
+    from urllib.parse import quote
+
     urls = [p.as_uri() for p in paths]
-    runs: dict[str, list[dict[str, Any]]] = {"sqlite": [], "postgresql": []}
+    runs: dict[str, list[dict[str, Any]]] = {"sqlite": [], **{k: [] for k in PG_VARIANTS}}
     for n in range(reps):
         db = workdir / f"backend-{n}.db"
         store = open_store(str(db))
@@ -344,14 +358,28 @@ def backends(
         runs["sqlite"].append(timed_run(store, urls, pool))
         store.close()
         _unlink_sqlite(db)
-        schema = f"bench_pipe_{os.getpid()}_{n}"
-        try:
-            store = open_store(pg_create_schema(pg, schema))
-            store.migrate()
-            runs["postgresql"].append(timed_run(store, urls, pool))
-            store.close()
-        finally:
-            pg_drop_schema(pg, schema)
+        for variant, change in PG_VARIANTS.items():
+            schema = f"bench_pipe_{os.getpid()}_{n}"
+            try:
+                url = pg_create_schema(pg, schema)
+                if change.startswith(" -c"):
+                    url = url.replace(quote(f"-csearch_path={schema}"),
+                                      quote(f"-csearch_path={schema}{change}"))  # fmt: skip
+                store = open_store(url)
+                store.migrate()
+                if change == "drop":
+                    import psycopg
+
+                    with psycopg.connect(url, autocommit=True) as conn:
+                        conn.execute("DROP INDEX articles_search")
+                backend = store._conn.info.backend_pid  # type: ignore[attr-defined]
+                before = proc_cpu_s(backend)
+                done = timed_run(store, urls, pool)
+                done["server_cpu"] = proc_cpu_s(backend) - before
+                runs[variant].append(done)
+                store.close()
+            finally:
+                pg_drop_schema(pg, schema)
     return runs
 
 
@@ -872,6 +900,7 @@ def backend_rows(stores: dict[str, list[dict[str, Any]]], trips: dict[str, Any])
 
     pg, lite = rate("postgresql"), rate("sqlite")
     r = ratio(pg, lite)
+    server = {b: median([x["server_cpu"] for x in stores[b]]) for b in PG_VARIANTS}
     per_article = trips["round_trips"] / max(1, trips["articles"])
     statements = trips["statements"]
     top = ", ".join(f"{k} {v}" for k, v in list(statements.items())[:8])
@@ -887,8 +916,28 @@ def backend_rows(stores: dict[str, list[dict[str, Any]]], trips: dict[str, Any])
             r,
             ">= 0.8x",
             r is not None and r >= 0.8,
-            f"main-process CPU {main_cpu['postgresql']:.2f} s vs {main_cpu['sqlite']:.2f} s",
+            f"main-process CPU {main_cpu['postgresql']:.2f} s vs {main_cpu['sqlite']:.2f} s "
+            f"(SQLite writes in this process); the PostgreSQL server process behind the "
+            f"connection {server['postgresql']:.2f} s",
             goal="G6",
+        ),
+        *(
+            Row(
+                "1 postgres",
+                f"prototype: PostgreSQL {label}, articles/s",
+                rate(variant),
+                lite,
+                "art/s",
+                "SQLite (WAL)",
+                ratio(rate(variant), lite),
+                note=f"server process CPU {server[variant]:.2f} s (with it: "
+                f"{server['postgresql']:.2f} s); main-process CPU "
+                f"{median([x['main_cpu'] for x in stores[variant]]):.2f} s",
+            )
+            for variant, label in (
+                ("postgresql_no_search_index", "without the search index (GIN, tsvector)"),
+                ("postgresql_async_commit", "with synchronous_commit = off"),
+            )
         ),
         Row(
             "1 postgres",
