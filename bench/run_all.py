@@ -3,7 +3,7 @@ measured in the same run.
 
     .venv/bin/python bench/run_all.py                          # the suite, about 15 minutes
     .venv/bin/python bench/run_all.py --daemon-seconds 600     # with the 10-minute daemon
-    .venv/bin/python bench/run_all.py --quick                  # a smoke run, about 5 minutes
+    .venv/bin/python bench/run_all.py --quick                  # a smoke run, about 3 minutes
     .venv/bin/python bench/run_all.py --only 1,2 --json out.json
 
 Each benchmark runs in its own process (``bench/bench_*.py``, each also usable alone), so its
