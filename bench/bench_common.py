@@ -1,8 +1,9 @@
-"""Shared pieces of the issue-7 benchmarks: corpus feeds, timing, memory and result rows.
+"""Shared pieces of the speed benchmarks: corpus feeds, timing, memory, load and result rows.
 
 Every benchmark module (``bench_*.py``) can run alone (``.venv/bin/python bench/bench_x.py``)
 and prints its own rows; ``run_all.py`` runs each one in a fresh process (so memory and CPU
-figures belong to that benchmark only) and prints one table.
+figures belong to that benchmark only) and prints one table: first the rows that carry an
+issue-12 goal (``Row.goal``), then the context rows.
 
 Feeds are built from ``../shared/corpus/ant-multisource.jsonl.gz`` (never copied into the
 repository): the corpus articles of one outlet and category, in date order, 50 to a feed, as
@@ -12,6 +13,7 @@ RSS 2.0 the way WordPress-like sites publish it: ``description`` holds the RSS s
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import math
@@ -19,6 +21,7 @@ import os
 import resource
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -26,6 +29,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +47,11 @@ if str(ROOT) not in sys.path:
 
 @dataclass
 class Row:
-    """One line of the table: our figure, the baseline's, their ratio and the target."""
+    """One line of the table: our figure, the baseline's, their ratio and the target.
+
+    ``goal`` names the issue-12 goal the row measures (``G1`` ... ``G6``; empty for context
+    rows); ``load`` is the machine's load average while it was measured (``run_all`` fills it
+    in from its own samples; a benchmark run alone fills it from start and end)."""
 
     section: str
     metric: str
@@ -55,6 +63,8 @@ class Row:
     target: str = ""
     met: bool | None = None
     note: str = ""
+    goal: str = ""
+    load: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,8 +76,15 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
+_STARTED_LOAD = os.getloadavg()[0]
+
+
 def write_rows(rows: Sequence[Row], extra: dict[str, Any], path: str | None) -> None:
     """Print the rows; with ``path``, also write them (and ``extra``) as JSON for run_all."""
+    load = f"{_STARTED_LOAD:.1f} -> {os.getloadavg()[0]:.1f}"
+    for row in rows:
+        row.load = row.load or load
+    extra = {**extra, "load_start_end": load}
     print(format_table([r.as_dict() for r in rows]))
     if path:
         Path(path).write_text(
@@ -94,7 +111,7 @@ def _fmt(value: float | None) -> str:
 
 
 def format_table(rows: Iterable[dict[str, Any]]) -> str:
-    head = ("#", "measure", "ours", "baseline", "ratio", "target", "met", "note")
+    head = ("#", "measure", "ours", "baseline", "ratio", "target", "met", "load", "note")
     lines = []
     for r in rows:
         unit = f" {r['unit']}" if r.get("unit") else ""
@@ -106,9 +123,10 @@ def format_table(rows: Iterable[dict[str, Any]]) -> str:
         met = {True: "yes", False: "NO", None: "-"}[r.get("met")]
         ratio_text = "-" if r.get("ratio") is None else f"{r['ratio']:.2f}x"
         ours = "-" if r.get("ours") is None else f"{_fmt(r['ours'])}{unit}"
+        section = f"{r['goal']} {r['section']}" if r.get("goal") else r["section"]
         lines.append(
-            (r["section"], r["metric"], ours, base, ratio_text, r.get("target", ""), met,
-             r.get("note", ""))
+            (section, r["metric"], ours, base, ratio_text, r.get("target", ""), met,
+             r.get("load", ""), r.get("note", ""))
         )  # fmt: skip
     widths = [max(len(str(x[i])) for x in [head, *lines]) for i in range(len(head) - 1)]
     out = []
@@ -121,6 +139,33 @@ def format_table(rows: Iterable[dict[str, Any]]) -> str:
 
 
 # --- measuring -------------------------------------------------------------------------
+
+
+class LoadWatch(threading.Thread):
+    """The machine's 1-minute load average every ``every`` seconds while a benchmark runs
+    (other sessions share the 2 cores): ``with LoadWatch() as w: ...; w.summary()``."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        super().__init__(daemon=True)
+        self.every = every
+        self.samples: list[float] = [os.getloadavg()[0]]
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.every):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> LoadWatch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self.join()
+        self.samples.append(os.getloadavg()[0])
+
+    def summary(self) -> str:
+        return f"{median(self.samples):.1f} (max {max(self.samples):.1f})"
 
 
 def cpu_s() -> float:
@@ -201,6 +246,26 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
+def run_process(cmd: list[str], timeout: float = 900, *, keep_err: bool = False) -> dict[str, Any]:
+    """Run ``cmd`` to completion from the repository root (without ``INGEST_DB`` and
+    ``INGEST_CONFIG``): its wall time, its CPU (user + system, with the children it waited
+    for, such as ``ingest``'s parse workers), exit status and output (the last 2,000
+    characters of stderr unless ``keep_err``)."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("INGEST_DB", "INGEST_CONFIG")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=ROOT, env=env, check=False, timeout=timeout
+    )
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu, "rc": done.returncode, "out": done.stdout,
+            "err": done.stderr if keep_err else done.stderr[-2000:]}  # fmt: skip
+
+
 class Stopwatch:
     """Wall and CPU time of a block: ``with Stopwatch() as sw: ...; sw.wall, sw.cpu``."""
 
@@ -271,35 +336,133 @@ def item_xml(
     )
 
 
-def rss(title: str, items: Iterable[str], link: str = "https://example.org/") -> bytes:
-    """An RSS 2.0 document around already rendered ``<item>`` elements."""
+def rss(
+    title: str,
+    items: Iterable[str],
+    link: str = "https://example.org/",
+    *,
+    built: datetime | None = None,
+) -> bytes:
+    """An RSS 2.0 document around already rendered ``<item>`` elements; ``built`` adds a
+    ``lastBuildDate`` (what changes in a feed whose items did not)."""
+    build = f"<lastBuildDate>{format_datetime(built)}</lastBuildDate>" if built else ""
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
         'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
         f"<title>{escape(title)}</title><link>{escape(link)}</link>"
-        "<description>bench feed</description><language>ar</language>"
+        f"<description>bench feed</description><language>ar</language>{build}"
         + "".join(items)
         + "</channel></rss>\n"
     ).encode("utf-8")
 
 
-def feed_bytes(records: Sequence[dict[str, Any]], name: str, guid_prefix: str = "") -> bytes:
+def feed_bytes(
+    records: Sequence[dict[str, Any]],
+    name: str,
+    guid_prefix: str = "",
+    *,
+    built: datetime | None = None,
+) -> bytes:
     """A feed of ``records``, newest first, as a site publishes it."""
     newest_first = sorted(records, key=lambda r: r["date"], reverse=True)
-    return rss(name, (item_xml(r, guid_prefix) for r in newest_first))
+    return rss(name, (item_xml(r, guid_prefix) for r in newest_first), built=built)
 
 
-def write_corpus_feeds(directory: Path, count: int, per_feed: int = 50) -> list[Path]:
-    """Write ``count`` corpus feeds to ``directory``; returns their paths."""
+def write_corpus_feeds(
+    directory: Path, count: int, per_feed: int = 50, *, built: datetime | None = None
+) -> list[Path]:
+    """Write ``count`` corpus feeds to ``directory`` (``built``: their ``lastBuildDate``);
+    returns their paths."""
     directory.mkdir(parents=True, exist_ok=True)
     feeds = corpus_feeds(load_corpus(), per_feed)[:count]
     paths = []
     for index, records in enumerate(feeds):
         path = directory / f"feed-{index:04d}.xml"
-        path.write_bytes(feed_bytes(records, f"{records[0]['source']} {records[0]['category']}"))
+        name = f"{records[0]['source']} {records[0]['category']}"
+        path.write_bytes(feed_bytes(records, name, built=built))
         paths.append(path)
     return paths
+
+
+# --- running the pipeline in this process ----------------------------------------------
+
+
+async def run_targets(
+    store: Any, settings: Any, urls: Sequence[str], *, parser: Any = None
+) -> list[Any]:
+    """``Pipeline.run`` over ``urls`` as ``ingest fetch`` runs them: concurrently, within
+    ``FetchLimits`` (local files share one pseudo-host, so ``per_host`` of them at a time), one
+    ``Pipeline`` (``parser``: a started ``WorkerPool`` to reuse; by default its own)."""
+    from ingest.fetch import Fetcher
+    from ingest.limits import FetchLimits
+    from ingest.pipeline import Pipeline, Target
+
+    limits = FetchLimits(settings.http.max_connections, settings.http.per_host)
+    async with Fetcher(settings.http) as fetcher:
+        pipe = Pipeline(store, settings, fetcher, parser=parser)
+        try:
+
+            async def one(url: str) -> Any:
+                async with limits.slot(url):
+                    return await pipe.run(Target(url.rsplit("/", 1)[-1], url))
+
+            return list(await asyncio.gather(*(one(u) for u in urls)))
+        finally:
+            pipe.close()
+
+
+def outcome_counts(outcomes: Iterable[Any]) -> dict[str, int]:
+    """Sums of the fields of ``FeedOutcome`` values, and how many ended in an error."""
+    totals = {"new": 0, "duplicates": 0, "exact": 0, "unchanged": 0, "updated": 0, "errors": 0}
+    for o in outcomes:
+        for key in ("new", "duplicates", "exact", "unchanged", "updated"):
+            totals[key] += getattr(o, key)
+        totals["errors"] += o.status == "error"
+    return totals
+
+
+# --- PostgreSQL: a throw-away schema per store -------------------------------------------
+
+
+def pg_available(url: str = PG_URL) -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+def pg_schema_url(base: str, schema: str) -> str:
+    """``base`` with its ``search_path`` set to ``schema``."""
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+def pg_with_port(url: str, port: int) -> str:
+    """``url`` aimed at 127.0.0.1:``port`` (a proxy in front of the server)."""
+    parts = urlsplit(url)
+    user = parts.netloc.rpartition("@")[0]
+    netloc = f"{user}@127.0.0.1:{port}" if user else f"127.0.0.1:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def pg_create_schema(base: str, schema: str) -> str:
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return pg_schema_url(base, schema)
+
+
+def pg_drop_schema(base: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 # --- the feed server process -----------------------------------------------------------

@@ -219,6 +219,9 @@ def run(
                         first_scheduled[int(state["name"].split("-")[1])] = parse_iso(
                             state["next_run"]
                         )
+                out["first_spread_s"] = (
+                    max(first_scheduled.values()) - started if first_scheduled else None
+                )
                 sampler = Sampler(proc.pid, health_port)
                 sampler.start()
                 deadline = started + seconds
@@ -308,7 +311,7 @@ def rows_for(res: dict[str, Any]) -> list[Row]:
     return [
         Row(
             "4 daemon",
-            f"fetch lag p99 s, {res['feeds']} feeds, {minutes:.0f} min, all fetches"
+            f"fetch-start lag p99 s, {res['feeds']} feeds, {minutes:.0f} min, cold start included"
             + (f" (min_interval {res['min_interval']:g} s)" if res["min_interval"] else ""),
             p99_all,
             None,
@@ -316,8 +319,12 @@ def rows_for(res: dict[str, Any]) -> list[Row]:
             target="p99 < 5 s",
             met=p99_all < 5,
             note=f"median {median(all_lags):.2f} s over {len(all_lags)} fetches; first round "
-            f"(cold start, all due in 30 s) p99 {percentile(res['lag_first'], 99):.1f} s, done "
-            f"after {first_round or float('nan'):.0f} s",
+            f"(cold start: every feed never fetched, scheduled by the daemon within "
+            f"{res.get('first_spread_s') or 0:.0f} s of its start) p99 "
+            f"{percentile(res['lag_first'], 99):.1f} s, every feed fetched once after "
+            f"{first_round or float('nan'):.0f} s; the daemon was ready after "
+            f"{res['ready_s']:.1f} s",
+            goal="G5",
         ),
         Row(
             "4 daemon",

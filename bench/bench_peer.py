@@ -1,4 +1,8 @@
-"""Benchmark 5: ``ingest fetch`` against ``reader`` (lemon24/reader, PyPI) on the same feeds.
+"""Benchmark 5: ``ingest fetch`` against ``reader`` (lemon24/reader, PyPI) over HTTP, three cycles.
+
+Context for goal G2 (``bench_pipeline.py`` measures the goal itself on local files): here the
+feeds come from the local feed server, and the cycles after the first show what each tool
+does with what it has stored.
 
 The feeds: corpus feeds (50 items, full HTML bodies) on the local feed server, one host
 address each. Both tools store into a fresh SQLite file, run as a whole process each (startup
@@ -190,6 +194,8 @@ def _ingest_summary(output: str) -> str:
         try:
             outcome = json.loads(line)
         except json.JSONDecodeError:
+            continue
+        if "summary" in outcome:
             continue
         key = outcome.get("status", "?")
         totals[key] = totals.get(key, 0) + 1
