@@ -403,6 +403,8 @@ class WindowIndex:
         for article_id, fp, ts in rows:
             if self.day(ts) in wanted:
                 self._put(article_id, fp, ts)
+        # Into arrays now: a dict of Python ints costs ~10x the memory of the arrays.
+        self._flush()
 
     def apply_changes(self, rows: Iterable[tuple[int, int, int, int]]) -> None:
         """Rows ``(id, fingerprint, dedup time, seq)`` written since ``last_seq``: kept when

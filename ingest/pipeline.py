@@ -62,7 +62,7 @@ import hashlib
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -190,8 +190,12 @@ class StoryWriter:
         articles: Sequence[Article],
         decider: Decider,
         index: WindowIndex,
+        *,
+        present: Collection[str] = (),
     ) -> None:
         self.tx, self.feed_id, self.decider, self.index = tx, feed_id, decider, index
+        self.present = frozenset(present) | {a.guid for a in articles}
+        self._named: set[int] | None = None  # items the document names: read when needed
         self.facts: dict[int, Stored] = {}
         self.pending: list[NewRow] = []
         self.extra: list[tuple[int, int, int]] = []  # this batch's fingerprints
@@ -246,13 +250,24 @@ class StoryWriter:
                 self._know(stored)
         return [self.facts[i] for i in sorted(ids) if i in self.facts]
 
+    def named(self) -> set[int]:
+        """The ids of this feed's items that the document names under their own GUID (or a
+        GUID they took), and of the items this batch has written: none of them is renamed."""
+        if self._named is None:
+            rows = self.tx.by_guid(self.feed_id, sorted(self.present))
+            self._named = {row.id for row in rows.values()}
+            self._named.update(i for i, _, _ in self.extra)
+        return self._named
+
     def _same_item(self, article: Article) -> Stored | None:
         """A stored item of this feed that ``article`` (a GUID the feed has not used before)
-        is, under a new GUID: the same text, or the same link and the same story."""
+        is, under a new GUID: the same text, or the same link and the same story. An item the
+        document still names is a different item that happens to say the same (two notices
+        with one disclaimer for body), never the same one renamed."""
         for key in (article.text_hash, article.canonical_url):
             for i in sorted(self.by_key.get(key or "", ())):
                 other = self.facts[i]
-                if other.feed_id != self.feed_id:
+                if other.feed_id != self.feed_id or i in self.named():
                     continue
                 if key == article.text_hash or self.decider.edge(article, other) is not None:
                     return other
@@ -298,6 +313,8 @@ class StoryWriter:
         assert root is not None
         self._know(_facts(article, article_id, root, self.feed_id))
         self.extra.append((article_id, article.simhash, article.dedup_ts))
+        if self._named is not None:
+            self._named.add(article_id)
         self.counts[str(verdict.kind)] += 1
         self.removed.update(str(r.reason) for r in article.removed)
         self._merge(root, decision.merge, article_id)
@@ -314,6 +331,7 @@ class StoryWriter:
         GUID on the item; an edit of its text is decided again."""
         self.flush()
         self.tx.set_alias(same.id, article.guid)
+        self.named().add(same.id)  # a second new GUID with this text is another item
         if edits and article.text_hash != same.text_hash:
             self._edit(same, article)
             self.counts["updated"] += 1
@@ -412,14 +430,16 @@ def store_articles(
     index: WindowIndex,
     *,
     edits: bool = True,
+    present: Collection[str] = (),
 ) -> StoreCounts:
     """Write one feed's articles inside ``tx``: new ones, copies, edits; skip what is stored.
 
     With ``edits=False`` a stored item whose content differs is left as it is (counted
     unchanged): the feed came from broken XML, and its last item may be cut short. The caller
-    has taken the dedup lock and synced the index.
+    has taken the dedup lock and synced the index. ``present`` holds the key of every entry of
+    the document (``PreparedFeed.keys``): no item it names is taken for a renamed one.
     """
-    writer = StoryWriter(tx, feed_id, articles, decider, index)
+    writer = StoryWriter(tx, feed_id, articles, decider, index, present=present)
     for article in sorted(articles, key=lambda a: (a.dedup_ts, a.guid)):
         writer.add(article, edits=edits)
     return writer.result()
@@ -689,6 +709,7 @@ class Pipeline:
                 self.decider,
                 self.index,
                 edits=not prepared.recovered,
+                present=prepared.keys,
             )
             tx.update_feed(
                 feed_id,

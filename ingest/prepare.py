@@ -70,6 +70,9 @@ class PreparedFeed:
     """Entries skipped because the store has them as they are."""
     dates: tuple[datetime, ...] = ()
     """Every entry's usable date (``schedule.publish_interval`` learns from them)."""
+    keys: frozenset[str] = frozenset()
+    """Every entry's key (``raw_guid``), prepared or not: a stored item the document still
+    names is not one that changed its GUID."""
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -238,5 +241,6 @@ def prepare_feed(body: bytes, headers: dict[str, str], job: FeedJob) -> Prepared
         articles=tuple(articles),
         unchanged=unchanged,
         dates=tuple(e.published for e in entries if e.published is not None),
+        keys=frozenset(seen),
         warnings=(*parsed.warnings, *warnings),
     )

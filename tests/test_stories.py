@@ -167,3 +167,40 @@ def test_guid_churn_adds_nothing_after_the_first_fetch(db: str, tmp_path: Path) 
     stored = rows(db)
     assert all(row["duplicate_of"] is None for row in stored.values())  # no link records
     assert sorted(stored) == [f"churn-0-{n}" for n in range(5)]
+
+
+NOTICE = "تنبيه: هذا المحتوى متاح لمشتركي الخدمة فقط، يرجى تسجيل الدخول لقراءة الخبر كاملا."
+
+
+def notices_feed(count: int) -> str:
+    """``count`` distinct items (own GUID, own link) whose body is one and the same notice."""
+    items = "".join(
+        f"<item><title>إشعار {n}</title><guid>notice-{n}</guid>"
+        f"<link>https://notices.example/{n}</link>"
+        "<pubDate>Sat, 07 Dec 2024 10:00:00 GMT</pubDate>"
+        f"<description><![CDATA[<p>{NOTICE}</p>]]></description></item>"
+        for n in range(count)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>notices</title>'
+        f"<link>https://notices.example/</link>{items}</channel></rss>"
+    )
+
+
+def test_items_sharing_one_text_are_never_taken_for_a_renamed_item(db: str, tmp_path: Path) -> None:
+    """A new GUID with a stored item's text is a rename only when the document no longer names
+    that item: two notices in one document, then a third beside them, are three rows."""
+    path = tmp_path / "notices.xml"
+    path.write_text(notices_feed(2), encoding="utf-8")
+    run(db, "fetch", str(path))
+    assert sorted(rows(db)) == ["notice-0", "notice-1"]
+    path.write_text(notices_feed(3), encoding="utf-8")
+    run(db, "fetch", str(path))
+    stored = rows(db)
+    assert sorted(stored) == ["notice-0", "notice-1", "notice-2"]
+    # One story: the first is canonical, the others its exact copies.
+    assert sum(row["duplicate_of"] is None for row in stored.values()) == 1
+    # A real rename still is one: the third notice's GUID changes, the others stay.
+    path.write_text(notices_feed(3).replace("notice-2<", "notice-2-renamed<"), encoding="utf-8")
+    run(db, "fetch", str(path))
+    assert sorted(rows(db)) == ["notice-0", "notice-1", "notice-2"]
