@@ -523,11 +523,12 @@ def stages(
     from ingest.clean import clean_any
     from ingest.decide import Decider
     from ingest.fingerprint import WindowIndex
+    from ingest.jobs import FeedJob
     from ingest.models import Status
     from ingest.parse import parse_feed
     from ingest.pipeline import KNOWN_ENTRIES, store_articles, sync_index, warm_index
     from ingest.pipeline import window_seconds as window_s
-    from ingest.prepare import FeedJob, clean_article, prepare, prepare_feed
+    from ingest.prepare import clean_article, prepare, prepare_feed
     from ingest.store.base import FeedUpdate
 
     settings = Settings()

@@ -133,7 +133,8 @@ def child(feeds: Path) -> dict[str, float]:
     from ingest.boilerplate import recurring_keys, remove_boilerplate
     from ingest.clean import clean_any
     from ingest.dedupe import dedupe_paragraphs
-    from ingest.prepare import FeedJob, prepare_feed
+    from ingest.jobs import FeedJob
+    from ingest.prepare import prepare_feed
     from ingest.settings import DedupSettings
 
     dedup = DedupSettings()

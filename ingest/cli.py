@@ -38,7 +38,6 @@ from ingest.limits import FetchLimits
 from ingest.models import Cleaned, FeedOutcome
 from ingest.netguard import redact_url
 from ingest.pipeline import Pipeline, Target, utcnow
-from ingest.prepare import clean_article
 from ingest.search import marked
 from ingest.settings import FeedSettings, Settings
 from ingest.store import open_store, sqlite_path
@@ -706,6 +705,8 @@ def cmd_clean(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         _check_stdin(len(text), "article")
     else:
         text = _read_input(args.file, "article").decode("utf-8", errors="replace")
+    from ingest.prepare import clean_article  # noqa: PLC0415 - the parser, for this command
+
     cleaned = clean_article(text, settings.dedup, limits=settings.limits).cleaned
     _print_cleaned(cleaned, args.explain, out)
     return 0

@@ -186,7 +186,7 @@ class Article:
     fetched: datetime
     dedup_ts: int
     """Epoch seconds the article is compared at: ``published`` clamped into
-    [fetched - max_age, fetched + clock_skew], else ``fetched`` (``prepare.dedup_time``)."""
+    [fetched - max_age, fetched + clock_skew], else ``fetched`` (``jobs.dedup_time``)."""
     author: str | None
     paragraphs: tuple[str, ...]
     removed: tuple[Removed, ...]

@@ -7,7 +7,7 @@ The whole pipeline, for one feed::
     fetched  = await fetcher.fetch(row.url, row.cache)       # fetch.py     network edge
     if fetched is 304, or the same bytes as last time: record it, done
     known    = store.known_entries(url)                      # stored items: hashes, boilerplate
-    prepared = await workers.run(prepare_feed, body, job)    # prepare.py   pure, in a worker
+    prepared = await workers.run(prepare, body, job)         # prepare.py   pure, in a worker
                                                              # process: parse, clean, analyse,
                                                              # boilerplate, paragraph rule
     with store.transaction() as tx:                          # store/       storage edge
@@ -28,7 +28,7 @@ its ``FeedOutcome``; it never stops the run.
 
 **Time.** Each article is compared at its *dedup time*: its date clamped into
 [fetched - ``max_age_days``, fetched + ``clock_skew_hours``], or its fetch time when it has no
-usable date (``prepare.dedup_time``). Two articles are compared when their dedup times lie
+usable date (``jobs.dedup_time``). Two articles are compared when their dedup times lie
 within ``window_days``. The fingerprints in memory (``fingerprint.WindowIndex``) cover the days
 around the clock (``hot_days``); an article whose dedup time falls outside them (a backfill)
 loads the days it needs from the store first. No date a feed claims moves the window, and no
@@ -74,6 +74,7 @@ from ingest.errors import FeedError, FetchError, ParseError, StoreError
 from ingest.fetch import Fetcher
 from ingest.fingerprint import BUCKET_S, FINGERPRINT_VERSION, NO_FINGERPRINT, WindowIndex
 from ingest.isolate import WorkerPool, parse_limits
+from ingest.jobs import FeedJob, PreparedFeed, entry_digest, prepare
 from ingest.models import (
     Article,
     Edge,
@@ -85,7 +86,6 @@ from ingest.models import (
     Stored,
     Verdict,
 )
-from ingest.prepare import FeedJob, PreparedFeed, entry_digest, prepare_feed
 from ingest.schedule import FetchResult, SchedulePolicy, next_check_at, publish_interval
 from ingest.settings import DedupSettings, Settings
 from ingest.store.base import FeedRow, FeedUpdate, GuidRow, NewRow, Store, Tx
@@ -511,7 +511,7 @@ class Pipeline:
             job = await self.call(self._job, row, fetched)
             try:
                 prepared, _ = await self.parser.run(
-                    prepare_feed, fetched.body, dict(fetched.headers), job, label=url
+                    prepare, fetched.body, dict(fetched.headers), job, label=url
                 )
             except ParseError as exc:
                 return await self.call(self._record_error, target, row, exc, started)

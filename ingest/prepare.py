@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Set
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 from ingest import fingerprint
 from ingest.boilerplate import remove_boilerplate
 from ingest.clean import clean_any, clean_title
 from ingest.dedupe import dedupe_paragraphs
 from ingest.fingerprint import FINGERPRINT_VERSION, Para
+from ingest.jobs import FeedJob, PreparedFeed, dedup_time, entry_digest
 from ingest.models import Article, Cleaned, Entry
 from ingest.parse import parse_feed
 from ingest.search import document_text
@@ -40,57 +40,12 @@ from ingest.urls import canonical_url, safe_link
 MAX_GUID_CHARS = 2000
 
 
-@dataclass(frozen=True, slots=True)
-class FeedJob:
-    """What a worker needs to prepare one feed, besides its bytes."""
-
-    url: str
-    """The URL the feed was fetched from (``Article.feed_url``, warnings)."""
-    fetched: datetime
-    dedup: DedupSettings
-    limits: LimitSettings = field(default_factory=LimitSettings)
-    recurring: frozenset[str] = frozenset()
-    """The feed's boilerplate keys (``boilerplate.recurring_keys``)."""
-    known: frozenset[int] = frozenset()
-    """``entry_digest`` of the feed's stored items: an entry found here is unchanged."""
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedFeed:
-    """A feed, parsed and its new or changed entries prepared."""
-
-    title: str | None
-    ttl_seconds: int | None
-    recovered: bool
-    """The items were read out of XML that is not well-formed: they may be added, but they
-    never edit stored items (the last one may be cut short)."""
-    articles: tuple[Article, ...]
-    """The entries not known as they are, one per GUID, newest first."""
-    unchanged: int
-    """Entries skipped because the store has them as they are."""
-    dates: tuple[datetime, ...] = ()
-    """Every entry's usable date (``schedule.publish_interval`` learns from them)."""
-    keys: frozenset[str] = frozenset()
-    """Every entry's key (``raw_guid``), prepared or not: a stored item the document still
-    names is not one that changed its GUID."""
-    warnings: tuple[str, ...] = field(default=())
-
-
 def digest(*parts: str) -> str:
     h = hashlib.blake2b(digest_size=16)
     for part in parts:
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\x00")
     return h.hexdigest()
-
-
-def entry_digest(guid: str, content_hash: str) -> int:
-    """A short key of a stored item as it is: its GUID and the hash of what the feed sent."""
-    h = hashlib.blake2b(digest_size=8)
-    h.update(guid.encode("utf-8", "surrogatepass"))
-    h.update(b"\x00")
-    h.update(content_hash.encode("ascii"))
-    return int.from_bytes(h.digest(), "big", signed=True)
 
 
 def content_hash(entry: Entry) -> str:
@@ -105,17 +60,6 @@ def raw_guid(entry: Entry) -> str | None:
         return entry.guid[:MAX_GUID_CHARS]
     canonical = canonical_url(safe_link(entry.link))
     return f"url:{canonical}"[:MAX_GUID_CHARS] if canonical else None
-
-
-def dedup_time(published: datetime | None, fetched: datetime, dedup: DedupSettings) -> int:
-    """Epoch seconds an article is compared at: its date clamped into
-    [fetched - max_age, fetched + clock_skew], else its fetch time."""
-    now = fetched.timestamp()
-    if published is None:
-        return int(now)
-    earliest = now - dedup.max_age_days * 86400
-    latest = now + dedup.clock_skew_hours * 3600
-    return int(min(max(published.timestamp(), earliest), latest))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ can compute from the stored text, and so does a new fingerprint version::
       -> the date checked again              a date before 1990 or after the fetch time + skew
                                              is moved to ``published_raw`` (older versions
                                              stored year 0001 or 2099 as they came)
-      -> the dedup time                      (prepare.dedup_time)
+      -> the dedup time                      (jobs.dedup_time)
 
 Rows are refreshed in batches of ``BATCH``, one transaction each, in id order, so an
 interrupted run loses at most one batch and the next run goes on where it stopped. Link records
@@ -39,9 +39,9 @@ from ingest import fingerprint
 from ingest.dates import range_problem
 from ingest.errors import StoreError
 from ingest.fingerprint import FINGERPRINT_VERSION
+from ingest.jobs import dedup_time
 from ingest.models import Article, Reason
 from ingest.netguard import redact_url
-from ingest.prepare import dedup_time
 from ingest.search import document_text
 from ingest.settings import DedupSettings, Settings
 from ingest.store import open_store, sqlite_path

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from ingest import dedupe, fingerprint
 from ingest.decide import Decider
+from ingest.jobs import dedup_time
 from ingest.models import Article, Cleaned, Removed, Stored, Verdict
-from ingest.prepare import dedup_time
 from ingest.search import document_text
 from ingest.settings import DedupSettings
 

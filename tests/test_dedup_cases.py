@@ -25,8 +25,9 @@ from ingest import dedupe, fingerprint
 from ingest.boilerplate import recurring_keys, remove_boilerplate
 from ingest.clean import clean_any
 from ingest.fingerprint import boilerplate_key
+from ingest.jobs import FeedJob
 from ingest.models import Article, Cleaned, Entry
-from ingest.prepare import FeedJob, prepare
+from ingest.prepare import prepare
 from ingest.settings import DedupSettings
 from tests.articles import decide as decide_with
 from tests.articles import dedupe_text, stored

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from ingest.decide import Decider
 from ingest.errors import ParseError
 from ingest.fingerprint import WindowIndex
+from ingest.jobs import FeedJob
 from ingest.pipeline import store_articles, sync_index
-from ingest.prepare import FeedJob, prepare_feed
+from ingest.prepare import prepare_feed
 from ingest.settings import DedupSettings
 from ingest.store.sqlite import SQLiteStore
 

@@ -27,8 +27,9 @@ from ingest import fingerprint
 from ingest.boilerplate import recurring_keys
 from ingest.decide import Decider
 from ingest.fingerprint import to_hex
+from ingest.jobs import FeedJob
 from ingest.models import Entry, Stored
-from ingest.prepare import FeedJob, prepare
+from ingest.prepare import prepare
 from ingest.settings import DedupSettings
 
 sys.path.insert(0, str(Path(__file__).parent / "golden"))

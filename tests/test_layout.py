@@ -48,6 +48,21 @@ def test_each_library_is_imported_by_one_module() -> None:
             assert OWNERS[name] == module, f"{module} imports {name}; only {OWNERS[name]} may"
 
 
+def test_the_main_process_does_not_load_the_parser() -> None:
+    """Parsing, cleaning and fingerprinting run in the workers: the CLI, the pipeline and the
+    daemon start without feedparser, BeautifulSoup or numpy (a quarter of a second of
+    imports that a status command or the writer never uses)."""
+    heavy = ("feedparser", "bs4", "soupsieve", "numpy", "simhash", "ingest.prepare")
+    code = (
+        "import sys, ingest.cli, ingest.pipeline, ingest.daemon, ingest.upgrade, ingest.read; "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == ""
+
+
 def test_feedparser_is_never_given_a_string() -> None:
     # feedparser.parse(str) reads local files and URLs on its own (HOSTILE.md 12).
     source = (PACKAGE / "parse.py").read_text(encoding="utf-8")

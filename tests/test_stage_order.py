@@ -26,8 +26,9 @@ import pytest
 from ingest import arabic, prepare
 from ingest.decide import Decider
 from ingest.fingerprint import WindowIndex
+from ingest.jobs import FeedJob
 from ingest.pipeline import store_articles, sync_index
-from ingest.prepare import FeedJob, prepare_feed
+from ingest.prepare import prepare_feed
 from ingest.settings import DedupSettings
 from ingest.store import open_store
 

@@ -36,8 +36,8 @@ from ingest import fingerprint
 from ingest.cli import main
 from ingest.errors import ConfigError, SchemaError, StoreError
 from ingest.fingerprint import FINGERPRINT_VERSION, features_text, from_signed64, to_signed64
+from ingest.jobs import dedup_time
 from ingest.models import Article, HttpCache, Kind, Reason, Removed, Rule, Status, Stored, Verdict
-from ingest.prepare import dedup_time
 from ingest.settings import DedupSettings
 from ingest.store import open_store, sqlite_path
 from ingest.store.base import SCHEMA_VERSION, FeedUpdate, NewRow, Store, Tx
