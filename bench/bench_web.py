@@ -50,7 +50,17 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import PG_URL, PYTHON, Row, have_corpus, load_corpus, percentile, write_rows
+from bench_common import (
+    PG_URL,
+    PYTHON,
+    Row,
+    have_corpus,
+    load_corpus,
+    percentile,
+    pg_create_schema,
+    pg_drop_schema,
+    write_rows,
+)
 
 from ingest import fingerprint
 from ingest.fingerprint import FINGERPRINT_VERSION, Para
@@ -355,10 +365,8 @@ def measure(
 
 
 def pg_schema(base: str) -> tuple[str, str]:
-    from bench_lookup import _create_schema
-
     schema = f"bench_web_{secrets.token_hex(4)}"
-    return _create_schema(base, schema), schema
+    return pg_create_schema(base, schema), schema
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -411,9 +419,7 @@ def main(argv: list[str] | None = None) -> int:
                 if schema is not None and args.keep:
                     print(f"postgres: kept {db}", flush=True)
                 elif schema is not None:
-                    from bench_lookup import _drop_schema
-
-                    _drop_schema(PG_URL, schema)
+                    pg_drop_schema(PG_URL, schema)
             extra[backend] = {"build_s": round(build_s, 1), **got}
             rows += result_rows(backend, args.articles, got, baseline)
     finally:
