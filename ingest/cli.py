@@ -513,9 +513,10 @@ async def _fetch_all(
     progress: TextIO | None = None,
     ensure_ascii: bool = False,
 ) -> list[FeedOutcome]:
-    """Fetch ``targets`` concurrently (within ``FetchLimits``); print each outcome in the order
-    of ``targets`` as soon as it and those before it are done; ``progress`` (a terminal) gets
-    a ``[done/total]`` line that the outcomes are printed over."""
+    """Fetch and prepare ``targets`` concurrently (within ``FetchLimits``), store them in the
+    order of ``targets`` (so that the same command makes the same store: of two copies of a
+    story, the one named first is canonical) and print each outcome as it is stored;
+    ``progress`` (a terminal) gets a ``[done/total]`` line that the outcomes are printed over."""
     limits = FetchLimits(settings.http.max_connections, settings.http.per_host)
     outcomes: list[FeedOutcome] = []
     finished = 0
@@ -533,11 +534,18 @@ async def _fetch_all(
     async with Fetcher(settings.http) as fetcher:
         pipeline = Pipeline(store, settings, fetcher, clock=clock)
 
-        async def one(target: Target) -> FeedOutcome:
+        async def one(target: Target, turn: asyncio.Future[FeedOutcome] | None) -> FeedOutcome:
+            # The slot covers the fetch and the parse; waiting for the turn to write holds none
+            # (a slow feed named first must not keep the feeds after it from being fetched).
             async with limits.slot(target.url):
-                return await pipeline.run(target)
+                staged = await pipeline.stage(target)
+            if turn is not None:
+                await asyncio.wait({turn})  # stored, or failed: either way it is this one's turn
+            return await pipeline.write(staged)
 
-        tasks = [asyncio.ensure_future(one(t)) for t in targets]
+        tasks: list[asyncio.Future[FeedOutcome]] = []
+        for target in targets:
+            tasks.append(asyncio.ensure_future(one(target, tasks[-1] if tasks else None)))
         for task in tasks:
             task.add_done_callback(count)
         show_progress()

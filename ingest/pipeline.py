@@ -445,6 +445,18 @@ def store_articles(
     return writer.result()
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A feed fetched and prepared, not yet stored (:meth:`Pipeline.stage`)."""
+
+    target: Target
+    started: float
+    store: Callable[[], FeedOutcome] | None = None
+    """Runs on the writer thread: stores the articles or records the feed's error."""
+    failed: StoreError | None = None
+    """The store failed while staging (reading the feed's row)."""
+
+
 class Pipeline:
     """Fetches targets concurrently, prepares each in a worker process and stores it on one
     writer thread.
@@ -495,38 +507,64 @@ class Pipeline:
 
     async def run(self, target: Target) -> FeedOutcome:
         """Fetch, prepare and store one feed; every failure ends up in the returned outcome."""
+        return await self.write(await self.stage(target))
+
+    async def stage(self, target: Target) -> Staged:
+        """Fetch and prepare one feed, writing nothing: what :meth:`write` then stores. A caller
+        that wants feeds stored in a given order (``ingest fetch``) stages them concurrently
+        and writes them in turn."""
         started = time.monotonic()
+
+        def later(fn: Callable[..., FeedOutcome], *args: Any, **kwargs: Any) -> Staged:
+            return Staged(target, started, functools.partial(fn, *args, **kwargs))
+
         try:
             row = await self.call(self.store.feed, target.url)
             url = row.url if row else target.url  # where a feed that moved lives now
             try:
                 fetched = await self.fetcher.fetch(url, row.cache if row else HttpCache())
             except FetchError as exc:
-                return await self.call(self._record_error, target, row, exc, started)
+                return later(self._record_error, target, row, exc, started)
             if fetched.not_modified:
-                return await self.call(self._not_modified, target, row, fetched, started)
+                return later(self._not_modified, target, row, fetched, started)
             digest = body_hash(fetched.body)
             if row is not None and row.body_hash == digest:
-                return await self.call(self._not_modified, target, row, fetched, started)
+                return later(self._not_modified, target, row, fetched, started)
             job = await self.call(self._job, row, fetched)
             try:
                 prepared, _ = await self.parser.run(
                     prepare, fetched.body, dict(fetched.headers), job, label=url
                 )
             except ParseError as exc:
-                return await self.call(self._record_error, target, row, exc, started)
-            ingest = functools.partial(
-                self._ingest, now=job.fetched, digest=digest, started=started
+                return later(self._record_error, target, row, exc, started)
+            return later(
+                self._ingest,
+                target,
+                row,
+                fetched,
+                prepared,
+                now=job.fetched,
+                digest=digest,
+                started=started,
             )
-            return await self.call(ingest, target, row, fetched, prepared)
+        except StoreError as exc:
+            return Staged(target, started, failed=exc)
+
+    async def write(self, staged: Staged) -> FeedOutcome:
+        """Store what :meth:`stage` made, on the writer thread; a store failure is the outcome."""
+        try:
+            if staged.failed is not None:
+                raise staged.failed
+            assert staged.store is not None
+            return await self.call(staged.store)
         except StoreError as exc:
             return FeedOutcome(
-                name=target.name,
-                url=target.url,
+                name=staged.target.name,
+                url=staged.target.url,
                 status=Status.ERROR,
                 error_code=exc.code,
                 error=exc.message,
-                duration_ms=_ms(started),
+                duration_ms=_ms(staged.started),
             )
 
     def _job(self, row: FeedRow | None, fetched: Fetched) -> FeedJob:

@@ -106,6 +106,67 @@ def test_fetch_prints_in_argument_order_with_a_summary(tmp_path: Path, server: F
     assert isinstance(summary["duration_ms"], int) and len(objects) == 3
 
 
+@dataclass(frozen=True)
+class OnlyAfter:
+    """Serve ``body`` once ``other`` has been requested; a 503 if that never happens."""
+
+    body: bytes
+    other: str
+
+    def serve(self, handler: FeedHandler) -> None:
+        owner = handler.server.owner  # type: ignore[attr-defined]
+        for _ in range(500):
+            if owner.hits[self.other]:
+                Static(self.body).serve(handler)
+                return
+            handler.wait_while_connected(0.02)
+        handler.send_head(503)
+
+
+UNRELATED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Weather</title><link>http://127.0.0.1/</link>
+<item><title>طقس معتدل</title><guid>weather-1</guid><link>http://127.0.0.1/w/1</link>
+<description>يسود طقس معتدل على معظم المناطق الساحلية مع رياح خفيفة إلى معتدلة السرعة، وتنخفض
+درجات الحرارة ليلا في المرتفعات الداخلية حيث يتكون الضباب في ساعات الصباح الباكر.</description>
+</item></channel></rss>
+""".encode()
+
+
+def test_feeds_are_stored_in_the_order_named_whatever_finishes_first(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    # Two copies of one story: the one named first is canonical even when it arrives last,
+    # so the same command makes the same store. The first feed answers only once the third
+    # is requested; with two connections, the second feed (staged and waiting for its turn
+    # to be stored) must not hold a slot, or the third is never fetched and the first fails.
+    first = server.route("/first", OnlyAfter(FEED_A.read_bytes(), "/third"))
+    second = server.route("/second", Static(FEED_B.read_bytes()))
+    third = server.route("/third", Static(UNRELATED))
+    cfg = tmp_path / "ingest.toml"
+    cfg.write_text(
+        f'[store]\ndb = "sqlite:///{tmp_path / "ingest.db"}"\n\n'
+        '[http]\nallow_networks = ["127.0.0.0/8"]\nmax_connections = 2\nper_host = 4\n\n'
+        + "".join(
+            f'[[feeds]]\nname = "{n}"\nurl = "{u}"\n\n'
+            for n, u in {"first": first, "second": second, "third": third}.items()
+        ),
+        encoding="utf-8",
+    )
+    db = tmp_path / "ingest.db"
+    code, text = run("--config", str(cfg), "fetch", "--json")
+    assert code == 0, text
+    outcomes = {o["feed"]: o for o in map(json.loads, text.splitlines()[:3])}
+    assert outcomes["first"]["new"] == 1 and outcomes["first"]["near_duplicates"] == 0
+    assert outcomes["second"]["new"] == 0 and outcomes["second"]["near_duplicates"] == 1
+    assert outcomes["third"]["new"] == 1
+    with sqlite3.connect(db) as conn:
+        canonical = conn.execute(
+            "SELECT f.name FROM articles a JOIN feeds f ON f.id = a.feed_id "
+            "WHERE a.duplicate_of IS NULL ORDER BY a.id"
+        ).fetchall()
+    assert canonical == [("first",), ("third",)]
+
+
 def test_configuration_order_without_targets(tmp_path: Path, server: FeedServer) -> None:
     names = ["z-last-alphabetically", "a-first", "m-middle"]
     feeds = {name: server.route(f"/{name}", Static(FEED_A.read_bytes())) for name in names}
