@@ -60,6 +60,7 @@ import asyncio
 import functools
 import hashlib
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -119,8 +120,38 @@ class Target:
     """Per-feed scheduling bounds; ``None`` uses the daemon's."""
 
 
+_ITEM = re.compile(rb"<(item|entry)[\s>/]")
+"""The start of the first raw RSS ``<item>`` or Atom ``<entry>`` element (unprefixed)."""
+
+_HEAD = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>)?(?:\s*<!--.*?-->|\s*<![^>]*>)*\s*<[^>]*>", re.DOTALL
+)
+"""The XML declaration (the encoding) and the root element's start tag (namespaces,
+``xml:base``): what, besides the items, decides how the items read."""
+
+_TAIL_COMMENT = re.compile(rb"<!--.*?-->", re.DOTALL)
+
+
 def body_hash(body: bytes) -> str:
-    return hashlib.blake2b(body, digest_size=16).hexdigest()
+    """What a fetched body holds for the pipeline: every byte but the feed's header (the
+    channel's or feed's own elements before its first item: ``lastBuildDate``, ``pubDate``,
+    ``updated``, ``ttl`` ...) and comments after the items. A server that writes a new build
+    date or a "generated in 0.2 s" comment on every request gives the same hash for the same
+    items, so the body costs this hash, not a parse (``_not_modified``). A body without a
+    recognisable item (UTF-16, prefixed elements, not a feed) is hashed whole."""
+    head = _HEAD.match(body)
+    first = _ITEM.search(body, head.end()) if head else None
+    if head is None or first is None:
+        return hashlib.blake2b(body, digest_size=16).hexdigest()
+    rest = body[first.start() :]
+    last = max(rest.rfind(b"</item>"), rest.rfind(b"</entry>"))
+    if last >= 0:
+        rest = rest[:last] + _TAIL_COMMENT.sub(b"", rest[last:])
+    digest = hashlib.blake2b(digest_size=16, person=b"ingest-items")
+    digest.update(len(head.group()).to_bytes(8, "big"))
+    digest.update(head.group())
+    digest.update(rest)
+    return digest.hexdigest()
 
 
 def window_seconds(dedup: DedupSettings) -> int:
