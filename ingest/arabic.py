@@ -196,9 +196,6 @@ class _Stems(dict[str, str]):
         self[token] = stem
         return stem
 
-    def __call__(self, token: str) -> str:
-        return self[token]
-
     def cache_clear(self) -> None:
         self.clear()
 

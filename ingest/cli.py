@@ -368,17 +368,12 @@ def _verbose(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "verbose", False))
 
 
-def open_for_writing(settings: Settings, args: argparse.Namespace | None = None) -> Store:
-    return upgrade.open_for_writing(settings, verbose=args is not None and _verbose(args))
+def open_for_writing(settings: Settings, args: argparse.Namespace) -> Store:
+    return upgrade.open_for_writing(settings, verbose=_verbose(args))
 
 
-def open_for_reading(settings: Settings, args: argparse.Namespace | None = None) -> Store:
-    return upgrade.open_for_reading(settings, verbose=args is not None and _verbose(args))
-
-
-def _open(settings: Settings) -> Store:
-    """The store for a command that only reads it (``status`` without a daemon)."""
-    return open_for_reading(settings)
+def open_for_reading(settings: Settings, args: argparse.Namespace) -> Store:
+    return upgrade.open_for_reading(settings, verbose=_verbose(args))
 
 
 def resolve_targets(names: Sequence[str], settings: Settings) -> list[Target]:
@@ -676,9 +671,6 @@ def _print_cleaned(cleaned: Cleaned, explain: bool, out: TextIO) -> None:
 # -- commands -----------------------------------------------------------------------------
 
 
-# -- commands -----------------------------------------------------------------------------
-
-
 def cmd_fetch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     targets = resolve_targets(args.targets, settings)
     store = open_for_writing(settings, args)
@@ -964,8 +956,7 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest import logs  # noqa: PLC0415 - only the daemon needs these
-    from ingest.daemon import Daemon  # noqa: PLC0415
+    from ingest.daemon import Daemon  # noqa: PLC0415 - only the daemon needs it
 
     logs.setup(
         "json" if args.log_json else settings.daemon.log_format,

@@ -86,12 +86,9 @@ def jaccard(a: Set[str], b: Set[str]) -> float:
 
 
 def _paragraph_match(
-    new: Para, kept: Para, settings: DedupSettings, shared_pairs: int | None = None
+    new: Para, kept: Para, settings: DedupSettings
 ) -> tuple[str, int, float] | None:
-    """``(reason, distance, overlap)`` when ``new`` repeats ``kept``, else ``None``.
-
-    ``shared_pairs`` is ``len(new.pairs & kept.pairs)`` when the caller counted it already.
-    """
+    """``(reason, distance, overlap)`` when ``new`` repeats ``kept``, else ``None``."""
     if new.key and new.key == kept.key:
         return EXACT_DUPLICATE, 0, 1.0
     a, b = new.stem_set, kept.stem_set
@@ -110,9 +107,7 @@ def _paragraph_match(
         if dist <= settings.paragraph_max_distance:
             return NEAR_DUPLICATE, dist, overlap
     if len(a) <= len(b) and new.pairs:
-        if shared_pairs is None:
-            shared_pairs = len(new.pairs & kept.pairs)
-        contained = shared_pairs / len(new.pairs)
+        contained = len(new.pairs & kept.pairs) / len(new.pairs)
         if contained >= settings.paragraph_min_containment:
             return CONTAINED, fingerprint.distance(new.fp, kept.fp), contained
     if len(a) <= len(b) and _covers(shared, len(a), settings):
@@ -129,18 +124,16 @@ def _covers(shared: int, smaller: int, settings: DedupSettings) -> bool:
 
 
 def _subsumes(
-    new: Para, kept: Para, shared_pairs: int | None, settings: DedupSettings
+    new: Para, kept: Para, shared_pairs: int, settings: DedupSettings
 ) -> tuple[str, float] | None:
     """``(reason, figure)`` when the earlier ``kept`` paragraph is the smaller one (fewer
     distinct stems) and is contained in ``new``, or covered by it without being its near
     duplicate: it is then dropped in favour of ``new``. ``shared_pairs`` is
-    ``len(new.pairs & kept.pairs)``, or ``None`` to count it here."""
+    ``len(new.pairs & kept.pairs)``."""
     size, kept_size = len(new.stem_set), len(kept.stem_set)
     if kept_size < settings.paragraph_min_tokens or kept_size >= size:
         return None  # equal sizes: the first occurrence stays
     if kept.pairs:
-        if shared_pairs is None:
-            shared_pairs = len(new.pairs & kept.pairs)
         contained = shared_pairs / len(kept.pairs)
         if contained >= settings.paragraph_min_containment and contained:
             return CONTAINED, contained

@@ -68,6 +68,7 @@ import httpcore
 import httpx
 
 from ingest.errors import ConfigError, FetchError
+from ingest.limits import is_local
 from ingest.models import Fetched, HttpCache
 from ingest.netguard import (
     IPAddress,
@@ -153,7 +154,7 @@ class Fetcher:
 
     async def fetch(self, url: str, cache: HttpCache = NO_CACHE) -> Fetched:
         """Fetch ``url`` with a conditional GET from ``cache``; raise ``FetchError`` on failure."""
-        if _is_local_target(url):
+        if is_local(url):
             return await asyncio.to_thread(fetch_local, url, self._settings.max_body_bytes)
         async with self._slots:
             started = time.monotonic()
@@ -401,14 +402,6 @@ def fetch_local(path_or_file_url: str, max_bytes: int) -> Fetched:
         cache=NO_CACHE,
         elapsed_ms=round((time.monotonic() - started) * 1000),
     )
-
-
-def _is_local_target(url: str) -> bool:
-    try:
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        return False
-    return scheme in ("", "file")
 
 
 def _local_path(path_or_file_url: str) -> Path:

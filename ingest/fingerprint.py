@@ -381,11 +381,6 @@ class WindowIndex:
         self._flush()
         return len(self._ids)
 
-    @property
-    def days(self) -> frozenset[int]:
-        """The loaded days (epoch seconds // ``BUCKET_S``)."""
-        return frozenset(self._days)
-
     @staticmethod
     def day(ts: int) -> int:
         return ts // BUCKET_S

@@ -33,7 +33,6 @@ class FeedJob:
 class PreparedFeed:
     """A feed, parsed and its new or changed entries prepared."""
 
-    title: str | None
     ttl_seconds: int | None
     recovered: bool
     """The items were read out of XML that is not well-formed: they may be added, but they

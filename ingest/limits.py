@@ -24,7 +24,8 @@ from ingest.store.base import feed_host
 
 
 def is_local(url: str) -> bool:
-    """Whether ``url`` names a local file (no scheme, or ``file:``), as ``fetch.py`` decides."""
+    """Whether ``url`` names a local file (no scheme, or ``file:``): ``Fetcher.fetch`` reads it
+    from disk, and no host limit applies."""
     try:
         scheme = urlsplit(url).scheme.lower()
     except ValueError:

@@ -3,8 +3,8 @@
 Names follow the conventions: ``ingest_`` prefix, ``_total`` counters, ``_seconds`` units.
 No label carries a URL. Label values are bounded: outcomes are the error codes of
 ``errors.py``; levels are fixed here; reasons are the ``Removed.reason`` values the pipeline
-reports (any of them is counted, the paragraph rule's ``dedupe.DUPLICATE_REASONS`` also as
-paragraph duplicates). The per-feed last-success gauge
+reports (any of them is counted, the paragraph rule's ``models.PARAGRAPH_RULE_REASONS`` also
+as paragraph duplicates). The per-feed last-success gauge
 (labelled by the operator's feed name) is the only series that grows with the number of feeds,
 and ``[daemon] per_feed_metrics = false`` turns it off.
 """
@@ -17,8 +17,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from ingest.models import PARAGRAPH_RULE_REASONS as DUPLICATE_REASONS
-from ingest.models import FeedOutcome
+from ingest.models import PARAGRAPH_RULE_REASONS, FeedOutcome
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -67,8 +66,8 @@ class Metrics:
         )
         for level in ("paragraph", "article", "exact"):
             self.duplicates.labels(level=level)
-        for reason in DUPLICATE_REASONS:
-            self.removed.labels(reason=_label(reason))
+        for reason in PARAGRAPH_RULE_REASONS:
+            self.removed.labels(reason=str(reason))
 
     def observe(
         self, outcome: FeedOutcome, success_at: float | None, *, configured: bool = True
@@ -82,8 +81,8 @@ class Metrics:
         self.duplicates.labels(level="article").inc(outcome.duplicates)
         self.duplicates.labels(level="exact").inc(outcome.exact)
         for reason, count in outcome.removed:
-            self.removed.labels(reason=_label(reason)).inc(count)
-            if reason in DUPLICATE_REASONS:
+            self.removed.labels(reason=str(reason)).inc(count)
+            if reason in PARAGRAPH_RULE_REASONS:
                 self.duplicates.labels(level="paragraph").inc(count)
         if success_at is not None and self.per_feed and configured:
             self.last_success.labels(feed=outcome.name).set(success_at)
@@ -96,9 +95,3 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def _label(reason: object) -> str:
-    """A reason as a label value: a string, or the value of a string enum."""
-    value = getattr(reason, "value", reason)
-    return str(value)

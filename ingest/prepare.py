@@ -109,7 +109,7 @@ def prepare(
     warnings = tuple(f"{job.url}: item {_label(entry)}: {w}" for w in cleaned.warnings)
     article = Article(
         feed_url=job.url,
-        guid=guid[:MAX_GUID_CHARS],
+        guid=guid,  # raw_guid is bounded; the hash is short
         url=url,
         canonical_url=canonical,
         title=title,
@@ -179,7 +179,6 @@ def prepare_feed(body: bytes, headers: dict[str, str], job: FeedJob) -> Prepared
         seen.add(article.guid)
         articles.append(article)
     return PreparedFeed(
-        title=parsed.title,
         ttl_seconds=parsed.ttl_seconds,
         recovered=recovered,
         articles=tuple(articles),

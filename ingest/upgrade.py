@@ -70,11 +70,7 @@ def refreshed(stored: StoredArticle, dedup: DedupSettings) -> Article:
     if published is not None and range_problem(published, fetched=stored.fetched, clock_skew=skew):
         raw = raw or published.isoformat()
         published = None
-    boilerplate = [
-        fingerprint.boilerplate_key(r.text)
-        for r in stored.removed
-        if r.reason == Reason.BOILERPLATE
-    ]
+    boilerplate = [p.bkey for p in boilerplate_paras]
     return Article(
         feed_url=stored.feed_url,
         guid=stored.guid,

@@ -53,12 +53,6 @@ MAX_RANKED = 5_000
 PostgreSQL, for results nobody pages through. Rarer words rank all their matches."""
 
 
-class Cursor(Protocol):
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-
 class Connection(Protocol):
     """What the core needs of a DB-API connection (sqlite3's and psycopg's both have it)."""
 
@@ -68,10 +62,7 @@ class Connection(Protocol):
 class Dialect:
     """How one database spells what the core asks. Subclassed by each backend."""
 
-    name = "sql"
     placeholder = "?"
-    hashed_keys = False
-    """Whether long text keys are indexed through ``md5()`` (PostgreSQL)."""
     for_update = ""
     """Appended to the claim's row read to lock the row (PostgreSQL: ``FOR UPDATE``)."""
 
@@ -878,8 +869,8 @@ class CoreStore:
 
     # -- the read side ---------------------------------------------------------------------
 
-    def _time_of(self, alias: str = "a") -> str:
-        return f"COALESCE({alias}.published, {alias}.fetched)"
+    def _time_of(self) -> str:
+        return "COALESCE(a.published, a.fetched)"
 
     def search(
         self,

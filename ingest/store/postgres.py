@@ -264,9 +264,7 @@ Connection: TypeAlias = psycopg.Connection[tuple[Any, ...]]
 
 
 class PostgresDialect(Dialect):
-    name = "postgresql"
     placeholder = "%s"
-    hashed_keys = True
     for_update = " FOR UPDATE"
 
     def time(self, value: datetime | None) -> datetime | None:

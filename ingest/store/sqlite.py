@@ -170,8 +170,6 @@ _STREAM_BATCH = 500
 
 
 class SQLiteDialect(Dialect):
-    name = "sqlite"
-
     def time(self, value: datetime | None) -> str | None:
         return iso(value)
 
