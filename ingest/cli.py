@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 from ingest import __version__, config, explain, feedstate, logs, read, upgrade
 from ingest.errors import ConfigError, StoreError, UsageError
+from ingest.feedstate import iso
 from ingest.fetch import Fetcher
 from ingest.fingerprint import to_hex
 from ingest.limits import FetchLimits
@@ -345,10 +346,6 @@ def _parser() -> argparse.ArgumentParser:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
 def _shown(name_or_url: str | None) -> str | None:
     """A feed's name or URL fit to print or export: a URL's credentials and secret-looking
     query values masked (a feed named on the command line is named by its URL)."""
@@ -578,8 +575,8 @@ def _article_json(a: StoredArticle) -> dict[str, Any]:
         "guid": a.guid,
         "title": a.title,
         "author": a.author,
-        "published": _iso(a.published),
-        "fetched": _iso(a.fetched),
+        "published": iso(a.published),
+        "fetched": iso(a.fetched),
         "paragraphs": list(a.paragraphs),
         "simhash": to_hex(a.simhash),
         "fp_version": a.fp_version,
@@ -626,9 +623,8 @@ def _feed_url_for(
 
 def _parse_since(text: str) -> datetime:
     try:
-        value = datetime.fromisoformat(text)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+        return read.parse_since(text)
+    except ValueError as exc:
         raise UsageError(f"--since: not an ISO 8601 date: {text!r} (example: 2026-11-01)") from exc
 
 
@@ -759,22 +755,12 @@ def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
     for rank, hit in enumerate(hits, 1):
         a = hit.article
         if args.json:
-            data = {
-                "id": a.id,
-                "title": a.title,
-                "url": a.url,
-                "feed": read.feed_label(a),
-                "published": _iso(a.published),
-                "score": hit.score,
-                "snippet": marked(hit.snippet),
-                "copies": hit.copies,
-                "outlets": list(hit.outlets),
-            }
+            data = read.hit_json(hit)
             out.write(json.dumps(data, ensure_ascii=args.ascii_json) + "\n")
             continue
         print(f"{rank}. {a.title}  [{hit.score:g}]", file=out)
         print(
-            f"   article {a.id}; {read.feed_label(a)}; {_iso(a.published) or 'undated'};"
+            f"   article {a.id}; {read.feed_label(a)}; {iso(a.published) or 'undated'};"
             f" {hit.copies} article(s) from {len(hit.outlets)} outlet(s): "
             + ", ".join(hit.outlets),
             file=out,
@@ -783,19 +769,6 @@ def cmd_search(args: argparse.Namespace, settings: Settings, out: TextIO) -> int
         if a.url:
             print(f"   {a.url}", file=out)
     return 0
-
-
-def _copy_json(a: StoredArticle) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "feed": read.feed_label(a),
-        "title": a.title,
-        "url": a.url,
-        "published": _iso(a.published),
-        "rule": a.dup_rule,
-        "distance": a.dup_distance,
-        "overlap": a.dup_overlap,
-    }
 
 
 def cmd_stories(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -810,19 +783,12 @@ def cmd_stories(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     for story in found:
         c = story.canonical
         if args.json:
-            data = {
-                **_copy_json(c),
-                "articles": len(story.articles),
-                "outlets": story.outlets,
-                "first": _iso(story.first),
-                "last": _iso(story.last),
-                "copies": [_copy_json(a) for a in story.copies],
-            }
+            data = read.story_json(story)
             out.write(json.dumps(data, ensure_ascii=args.ascii_json) + "\n")
             continue
         print(
             f"{c.title}  ({len(story.articles)} articles, {len(story.outlets)} outlet(s);"
-            f" first {_iso(story.first) or '-'}, last {_iso(story.last) or '-'})",
+            f" first {iso(story.first) or '-'}, last {iso(story.last) or '-'})",
             file=out,
         )
         for a in story.articles:
@@ -832,7 +798,7 @@ def cmd_stories(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
                 else (f"{a.dup_rule}, distance {a.dup_distance}, overlap {a.dup_overlap or 0:.2f}")
             )
             print(
-                f"  article {a.id}: {read.feed_label(a)}; {_iso(a.published) or 'undated'};"
+                f"  article {a.id}: {read.feed_label(a)}; {iso(a.published) or 'undated'};"
                 f" {how}; {a.title}; {a.url or '-'}",
                 file=out,
             )
@@ -848,7 +814,7 @@ def cmd_prune(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         what = store.prune(cutoff, dry_run=args.dry_run)
     finally:
         store.close()
-    print(f"{_removal_line(what, args.dry_run)} published before {_iso(cutoff)}", file=out)
+    print(f"{_removal_line(what, args.dry_run)} published before {iso(cutoff)}", file=out)
     return 0
 
 
@@ -879,15 +845,20 @@ def cmd_feeds(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         return cmd_feeds_remove(args, settings, out)
     store = open_for_reading(settings, args)
     try:
-        stored = {row.url: row for row in store.feeds()}
+        stored = store.feeds()
     finally:
         store.close()
+    index = feedstate.by_url(stored)  # a feed that moved also under the URL configured
+    shown: set[str] = set()
     rows: list[tuple[str, str, Any]] = []
     for f in settings.feeds:
-        # A feed that moved is stored under its new URL, with the configured one as origin.
-        key = next((u for u, r in stored.items() if f.url in (u, r.origin_url)), f.url)
-        rows.append((f.name, f.url, stored.pop(key, None)))
-    rows += [(row.name or row.url, row.url, row) for row in stored.values()]
+        row = index.get(f.url)
+        if row is not None and row.url not in shown:
+            shown.add(row.url)
+        else:
+            row = None
+        rows.append((f.name, f.url, row))
+    rows += [(row.name or row.url, row.url, row) for row in stored if row.url not in shown]
     if not rows:
         print("no feeds configured or stored", file=out)
     for name, url, row in rows:
@@ -899,16 +870,16 @@ def cmd_feeds(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             print(f"  moved to: {redact_url(row.url)}", file=out)
         if row.removed_at is not None:
             print(
-                f"  removed: {_iso(row.removed_at)} (`ingest feeds remove`; its kept articles"
+                f"  removed: {iso(row.removed_at)} (`ingest feeds remove`; its kept articles"
                 " stay readable)",
                 file=out,
             )
         state = row.last_status or "never fetched"
         if row.error_code:
             state += f" ({row.error_code}: {row.error})"
-        print(f"  last fetch: {_iso(row.last_fetch) or '-'}  outcome: {state}", file=out)
+        print(f"  last fetch: {iso(row.last_fetch) or '-'}  outcome: {state}", file=out)
         print(
-            f"  last success: {_iso(row.last_success) or '-'}  consecutive failures: "
+            f"  last success: {iso(row.last_success) or '-'}  consecutive failures: "
             f"{row.consecutive_failures}  articles: {row.articles}  duplicates: {row.duplicates}",
             file=out,
         )

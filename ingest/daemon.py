@@ -253,8 +253,8 @@ class Daemon:
             clock=self.clock,
             rng=self.rng,
         )
-        rows = by_url(await self.pipeline.call(self.store.feeds))
-        for row in rows.values():
+        stored = await self.pipeline.call(self.store.feeds)
+        for row in stored:
             # A previous life of this daemon (killed, OOM, crashed) left its leases: take its
             # feeds back now instead of skipping them, and the whole host, until they expire.
             if row.lease_owner and row.lease_owner != self.owner and dead_here(row.lease_owner):
@@ -283,6 +283,7 @@ class Daemon:
         enabled = [feed for feed in self.settings.feeds if feed.enabled]
         if not enabled:
             self._warn_no_feeds()
+        rows = by_url(stored)
         for feed in enabled:
             self.jobs.add(feed, rows.get(feed.url), now)
         self.metrics.up_since.set(time.time())

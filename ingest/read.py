@@ -16,16 +16,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from ingest.explain import ArticleNotFound, explain_article
+from ingest.feedstate import iso
 from ingest.netguard import redact_url
-from ingest.search import Query, parse_query, snippet
+from ingest.search import Query, marked, parse_query, snippet
 from ingest.settings import DedupSettings
 from ingest.store.base import Store, StoredArticle
 
 MAX_LIMIT = 200
 """The most results one request or command returns."""
+
+
+def parse_since(text: str) -> datetime:
+    """An ISO 8601 date or time (``2026-11-01``, ``2026-11-01T08:00:00Z``); UTC when it has
+    no zone. ``ValueError`` when it is not one (or, moved to UTC, falls before year 1)."""
+    try:
+        value = datetime.fromisoformat(text)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise ValueError(str(exc)) from exc
 
 
 def feed_label(article: StoredArticle) -> str:
@@ -160,3 +172,48 @@ def article(store: Store, article_id: int, dedup: DedupSettings) -> ArticleView:
         last=max(times),
     )
     return ArticleView(found, story, tuple(explain_article(store, article_id, dedup)))
+
+
+# -- JSON: what ``ingest search/stories --json`` print and the read API answers ----------------
+
+
+def copy_json(a: StoredArticle) -> dict[str, Any]:
+    """One article of a story, as story listings show it."""
+    return {
+        "id": a.id,
+        "feed": feed_label(a),
+        "title": a.title,
+        "url": a.url,
+        "published": iso(a.published),
+        "rule": a.dup_rule,
+        "distance": a.dup_distance,
+        "overlap": a.dup_overlap,
+    }
+
+
+def story_json(story: Story) -> dict[str, Any]:
+    return {
+        **copy_json(story.canonical),
+        "articles": len(story.articles),
+        "outlets": story.outlets,
+        "first": iso(story.first),
+        "last": iso(story.last),
+        "copies": [copy_json(a) for a in story.copies],
+    }
+
+
+def hit_json(hit: Hit, *, highlights: bool = False) -> dict[str, Any]:
+    """A search hit; ``highlights`` adds the snippet as ``{"text", "match"}`` pieces (the API)."""
+    a = hit.article
+    data: dict[str, Any] = {
+        "id": a.id,
+        "title": a.title,
+        "url": a.url,
+        "feed": feed_label(a),
+        "published": iso(a.published),
+        "score": hit.score,
+        "snippet": marked(hit.snippet),
+    }
+    if highlights:
+        data["highlights"] = [{"text": text, "match": match} for text, match in hit.snippet]
+    return {**data, "copies": hit.copies, "outlets": list(hit.outlets)}

@@ -47,6 +47,7 @@ import jinja2
 from ingest import __version__, feedstate, read
 from ingest.errors import StoreError
 from ingest.explain import ArticleNotFound
+from ingest.feedstate import iso
 from ingest.fingerprint import to_hex
 from ingest.httpserver import (
     HttpServer,
@@ -61,7 +62,7 @@ from ingest.models import PARAGRAPH_RULE_REASONS, Reason, Removed
 from ingest.netguard import redact_url
 from ingest.openapi import MAX_ID, MAX_OFFSET
 from ingest.openapi import document as openapi_document
-from ingest.search import Query, marked
+from ingest.search import Query
 from ingest.settings import Address, Settings
 from ingest.store.base import FeedRow, Store, StoredArticle
 
@@ -153,9 +154,8 @@ def since(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        value = datetime.fromisoformat(text)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except (ValueError, OverflowError):
+        return read.parse_since(text)
+    except ValueError:
         raise BadParameter(
             "since", f"expected an ISO 8601 date like 2026-11-01, got {text[:40]!r}"
         ) from None
@@ -179,10 +179,6 @@ def feed_url(text: str | None, settings: Settings, rows: Sequence[FeedRow]) -> s
 
 
 # -- JSON -------------------------------------------------------------------------------
-
-
-def iso(value: datetime | None) -> str | None:
-    return feedstate.iso(value)
 
 
 def removal_json(r: Removed) -> dict[str, Any]:
@@ -219,47 +215,6 @@ def article_json(a: StoredArticle) -> dict[str, Any]:
         "matched": a.match_id,
         "simhash": to_hex(a.simhash),
         "fp_version": a.fp_version,
-    }
-
-
-def copy_json(a: StoredArticle) -> dict[str, Any]:
-    """One article of a story, as story listings show it."""
-    return {
-        "id": a.id,
-        "feed": read.feed_label(a),
-        "title": a.title,
-        "url": a.url,
-        "published": iso(a.published),
-        "rule": a.dup_rule,
-        "distance": a.dup_distance,
-        "overlap": a.dup_overlap,
-    }
-
-
-def story_json(story: read.Story) -> dict[str, Any]:
-    return {
-        **copy_json(story.canonical),
-        "articles": len(story.articles),
-        "outlets": story.outlets,
-        "first": iso(story.first),
-        "last": iso(story.last),
-        "copies": [copy_json(a) for a in story.copies],
-    }
-
-
-def hit_json(hit: read.Hit) -> dict[str, Any]:
-    a = hit.article
-    return {
-        "id": a.id,
-        "title": a.title,
-        "url": a.url,
-        "feed": read.feed_label(a),
-        "published": iso(a.published),
-        "score": hit.score,
-        "snippet": marked(hit.snippet),
-        "highlights": [{"text": text, "match": match} for text, match in hit.snippet],
-        "copies": hit.copies,
-        "outlets": list(hit.outlets),
     }
 
 
@@ -466,7 +421,7 @@ class WebApp:
             view = self._view(request.params["id"])
             return {
                 "article": article_json(view.article),
-                "story": story_json(view.story),
+                "story": read.story_json(view.story),
                 "explanation": list(view.explanation),
             }
 
@@ -482,7 +437,7 @@ class WebApp:
                 self.store, since=start, min_copies=copies, limit=limit, offset=offset
             )
             return {
-                "stories": [story_json(s) for s in found],
+                "stories": [read.story_json(s) for s in found],
                 "limit": limit,
                 "offset": offset,
             }
@@ -504,7 +459,7 @@ class WebApp:
             return {
                 "query": query.text,
                 "terms": [list(term) for term in query.terms],
-                "hits": [hit_json(h) for h in hits],
+                "hits": [read.hit_json(h, highlights=True) for h in hits],
                 "limit": limit,
                 "offset": offset,
             }
