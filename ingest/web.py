@@ -104,6 +104,7 @@ REASONS_AR: dict[str, str] = {
     Reason.EXACT_DUPLICATE: "يكرر فقرة أخرى حرفيا",
     Reason.NEAR_DUPLICATE: "يكرر فقرة أخرى بصياغة قريبة",
     Reason.CONTAINED: "محتوى في فقرة أخرى أطول",
+    Reason.COVERED: "يعيد بكلمات أخرى ما تقوله فقرة أخرى",
 }
 RULES_AR: dict[str, str] = {
     "simhash": "نص قريب",

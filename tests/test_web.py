@@ -19,9 +19,11 @@ import pytest
 from webclient import Served
 
 from ingest import cli, config
+from ingest.models import Reason, Rule
 from ingest.settings import Settings
 from ingest.store import open_store
 from ingest.store.base import Store
+from ingest.web import REASONS_AR, RULES_AR
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 SEED_A, SEED_B = FEEDS / "seed-a.xml", FEEDS / "seed-b.xml"
@@ -321,3 +323,10 @@ def test_a_store_that_stops_answering_is_a_503_not_a_crash(
         assert "the store is not answering" in web.text("/", status=503)
         assert web.get("/api/feeds")[0] == 503 and web.get("/feeds")[0] == 503
         assert web.get("/static/console.css")[0] == 200  # what needs no store still works
+
+
+def test_every_removal_reason_and_rule_has_its_arabic_words() -> None:
+    # The article page says each removal's reason in Arabic; a reason missing here would show
+    # as its English value (``covered`` did, until this test).
+    assert set(REASONS_AR) == {str(r) for r in Reason}
+    assert set(RULES_AR) == {str(r) for r in Rule}
