@@ -391,13 +391,13 @@ def child_project(
     from ingest.decide import Decider
     from ingest.fingerprint import WindowIndex
     from ingest.models import Stored
-    from ingest.pipeline import warm_index, window_seconds
+    from ingest.pipeline import warm_index
 
     base_rss = rss_mb()[0]
     store = open_store(db_url)
     data = np.load(queries, allow_pickle=False)
     dedup = DedupSettings()
-    index = WindowIndex(window_seconds(dedup))
+    index = WindowIndex(dedup.window_s)
     now = datetime.fromtimestamp(T0 + WEEK, UTC)
     started = time.perf_counter()
     warm_index(store, index, now, dedup)
@@ -497,12 +497,12 @@ def child_warm_flushed(db_url: str) -> dict[str, Any]:
     batch (``len(index)`` flushes them), instead of a dict holding every row until the first
     query; its peak RSS."""
     from ingest.fingerprint import BUCKET_S, WindowIndex
-    from ingest.pipeline import hot_days, window_seconds
+    from ingest.pipeline import hot_days
 
     base_rss = rss_mb()[0]
     store = open_store(db_url)
     dedup = DedupSettings()
-    index = WindowIndex(window_seconds(dedup))
+    index = WindowIndex(dedup.window_s)
     days = hot_days(datetime.fromtimestamp(T0 + WEEK, UTC), dedup)
     started = time.perf_counter()
     index.load(days, ())

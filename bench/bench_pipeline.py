@@ -530,7 +530,6 @@ def stages(
     from ingest.models import Status
     from ingest.parse import parse_feed
     from ingest.pipeline import KNOWN_ENTRIES, store_articles, sync_index, warm_index
-    from ingest.pipeline import window_seconds as window_s
     from ingest.prepare import clean_article, prepare, prepare_feed
     from ingest.store.base import FeedUpdate
 
@@ -539,7 +538,7 @@ def stages(
     now = datetime.now(UTC)
     jobs = [FeedJob(url=f"file:///bench/{i}.xml", fetched=now, dedup=dedup, limits=limits)
             for i in range(len(bodies))]  # fmt: skip
-    skew = dedup.clock_skew_hours * 3600
+    skew = dedup.clock_skew_s
 
     def worker_side() -> tuple[dict[str, float], list[Any], int]:
         t: dict[str, float] = {}
@@ -582,7 +581,7 @@ def stages(
         store = open_store(str(db))
         store.migrate()
         decider = Decider(dedup)
-        index = WindowIndex(window_s(dedup))
+        index = WindowIndex(dedup.window_s)
         times: dict[str, float] = Counter()
         if profiler:
             profiler.enable()

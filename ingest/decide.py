@@ -66,6 +66,8 @@ class Decision:
 
     verdict: Verdict
     merge: tuple[tuple[int, Edge], ...] = ()
+    edge: Edge | None = None
+    """The item's best edge into ``verdict.duplicate_of``'s story (``None`` for a new one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +84,24 @@ def _rank(edge: Edge) -> tuple[int, int, float, int]:
     return (_RULE_RANK[edge.rule], edge.distance, -edge.overlap, edge.other)
 
 
+def link_verdict(root: int, edge: Edge, via: int | None = None) -> Verdict:
+    """The verdict that makes an article a copy of story ``root`` through ``edge`` (whose
+    other end is ``via`` when given: the article that joined two stories)."""
+    return Verdict(
+        kind=Kind.NEAR if edge.rule == Rule.SIMHASH else Kind.EXACT,
+        duplicate_of=root,
+        rule=edge.rule,
+        distance=edge.distance,
+        overlap=edge.overlap,
+        match_id=edge.other if via is None else via,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Decider:
     """The article rule with its settings; every method is pure."""
 
     settings: DedupSettings
-
-    @property
-    def window_s(self) -> int:
-        return int(self.settings.window_days * 86400)
 
     def edge(self, item: Facts, other: Stored) -> Edge | None:
         """The edge between ``item`` and the stored ``other``, or ``None``."""
@@ -98,7 +109,7 @@ class Decider:
             return Edge(other.id, Rule.URL, 0, 1.0)
         if item.text_hash and item.text_hash == other.text_hash:
             return Edge(other.id, Rule.TEXT, 0, 1.0)
-        if abs(item.dedup_ts - other.dedup_ts) > self.window_s:
+        if abs(item.dedup_ts - other.dedup_ts) > self.settings.window_s:
             return None
         found = article_match(item.simhash, item.stems, other.simhash, other.stems, self.settings)
         if found is None:
@@ -116,17 +127,8 @@ class Decider:
             return Decision(Verdict(Kind.NEW))
         roots = sorted(edges)
         best = min((e for found in edges.values() for e in found), key=_rank)
-        kind = Kind.NEAR if best.rule == Rule.SIMHASH else Kind.EXACT
-        verdict = Verdict(
-            kind=kind,
-            duplicate_of=roots[0],
-            rule=best.rule,
-            distance=best.distance,
-            overlap=best.overlap,
-            match_id=best.other,
-        )
         merge = tuple((root, min(edges[root], key=_rank)) for root in roots[1:])
-        return Decision(verdict, merge)
+        return Decision(link_verdict(roots[0], best), merge, best)
 
     def regroup(self, members: Sequence[Stored]) -> list[Group]:
         """The stories ``members`` (one former story, with an edited member's new facts) make

@@ -64,8 +64,8 @@ def dedup_time(published: datetime | None, fetched: datetime, dedup: DedupSettin
     now = fetched.timestamp()
     if published is None:
         return int(now)
-    earliest = now - dedup.max_age_days * 86400
-    latest = now + dedup.clock_skew_hours * 3600
+    earliest = now - dedup.max_age_s
+    latest = now + dedup.clock_skew_s
     return int(min(max(published.timestamp(), earliest), latest))
 
 

@@ -70,7 +70,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ingest.boilerplate import recurring_keys
-from ingest.decide import Decider
+from ingest.decide import Decider, link_verdict
 from ingest.errors import FeedError, FetchError, ParseError, StoreError
 from ingest.fetch import Fetcher
 from ingest.fingerprint import BUCKET_S, FINGERPRINT_VERSION, NO_FINGERPRINT, WindowIndex
@@ -154,17 +154,13 @@ def body_hash(body: bytes) -> str:
     return digest.hexdigest()
 
 
-def window_seconds(dedup: DedupSettings) -> int:
-    return int(dedup.window_days * 86400)
-
-
 def hot_days(now: datetime, dedup: DedupSettings) -> range:
     """The days of dedup time kept in memory: every day an article fetched now is compared
     with, when its date is at most a window old (older ones load their days on demand)."""
     t = int(now.timestamp())
-    window = window_seconds(dedup)
+    window = dedup.window_s
     first = (t - 2 * window) // BUCKET_S
-    last = (t + int(dedup.clock_skew_hours * 3600) + window) // BUCKET_S
+    last = (t + int(dedup.clock_skew_s) + window) // BUCKET_S
     return range(first, last + 1)
 
 
@@ -189,20 +185,6 @@ def _facts(article: Article, article_id: int, root: int, feed_id: int) -> Stored
         stems=article.stems,
         canonical_url=article.canonical_url,
         text_hash=article.text_hash,
-    )
-
-
-def _as_link(root: int, edge: Edge, via: int | None = None) -> Verdict:
-    """The verdict that makes an article a copy of story ``root`` through ``edge`` (whose
-    other end is ``via`` when given: the article that joined two stories)."""
-    kind = Kind.NEAR if edge.rule == "simhash" else Kind.EXACT
-    return Verdict(
-        kind=kind,
-        duplicate_of=root,
-        rule=edge.rule,
-        distance=edge.distance,
-        overlap=edge.overlap,
-        match_id=edge.other if via is None else via,
     )
 
 
@@ -324,7 +306,7 @@ class StoryWriter:
         self.flush()
         for root, edge in joins:
             self.tx.move_story(root, winner)
-            self.tx.set_story(root, _as_link(winner, edge, via))
+            self.tx.set_story(root, link_verdict(winner, edge, via))
         self._reroot({root for root, _ in joins}, winner)
 
     def add(self, article: Article, *, edits: bool) -> None:
@@ -387,7 +369,7 @@ class StoryWriter:
         for group in groups:
             self.tx.set_story(group.root, Verdict(Kind.NEW))
             for member, edge in group.links:
-                self.tx.set_story(member, _as_link(group.root, edge))
+                self.tx.set_story(member, link_verdict(group.root, edge))
             self._reroot_group(group.root, [group.root, *(m for m, _ in group.links)])
         # other stories the new text is a copy of
         outside = self.candidates(article, exclude=[m.id for m in members])
@@ -395,18 +377,17 @@ class StoryWriter:
         self.extra.append((old.id, article.simhash, article.dedup_ts))
         if decision.verdict.kind == Kind.NEW:
             return
-        target = decision.verdict.duplicate_of
-        assert target is not None
-        joins = [(target, _own_edge(decision.verdict)), *decision.merge]
+        target, best = decision.verdict.duplicate_of, decision.edge
+        assert target is not None and best is not None
+        joins = [(target, best), *decision.merge]
         winner = min(own.root, *(root for root, _ in joins))
         if winner == own.root:
             self._merge(winner, joins, old.id)
         else:
-            best = _own_edge(decision.verdict)
             rest = [(root, edge) for root, edge in joins if root != winner]
             self.tx.move_story(own.root, winner)
             self.tx.set_story(
-                own.root, _as_link(winner, best, None if own.root == old.id else old.id)
+                own.root, link_verdict(winner, best, None if own.root == old.id else old.id)
             )
             self._reroot({own.root}, winner)
             self._merge(winner, rest, old.id)
@@ -427,11 +408,6 @@ class StoryWriter:
             updated=c["updated"],
             removed=tuple(sorted(self.removed.items())),
         )
-
-
-def _own_edge(verdict: Verdict) -> Edge:
-    assert verdict.rule is not None and verdict.match_id is not None
-    return Edge(verdict.match_id, verdict.rule, verdict.distance or 0, verdict.overlap or 0.0)
 
 
 def sync_index(tx: Tx, index: WindowIndex, now: datetime, dedup: DedupSettings) -> None:
@@ -523,7 +499,7 @@ class Pipeline:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
         self.decider = Decider(settings.dedup)
         # Fingerprints of the days around the clock, used on the writer thread only.
-        self.index = WindowIndex(window_seconds(settings.dedup))
+        self.index = WindowIndex(settings.dedup.window_s)
         self._warm = False
 
     def close(self) -> None:

@@ -143,7 +143,7 @@ def prepare_feed(body: bytes, headers: dict[str, str], job: FeedJob) -> Prepared
         url=job.url,
         limits=job.limits,
         fetched=job.fetched,
-        clock_skew=job.dedup.clock_skew_hours * 3600,
+        clock_skew=job.dedup.clock_skew_s,
     )
     recovered = parsed.recovered
     entries = list(parsed.entries)

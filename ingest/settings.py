@@ -82,6 +82,19 @@ class DedupSettings:
     boilerplate_min_articles: int = 3
     boilerplate_window: int = 200
 
+    @property
+    def window_s(self) -> int:
+        """``window_days`` in whole seconds."""
+        return int(self.window_days * 86400)
+
+    @property
+    def max_age_s(self) -> float:
+        return self.max_age_days * 86400
+
+    @property
+    def clock_skew_s(self) -> float:
+        return self.clock_skew_hours * 3600
+
 
 @dataclass(frozen=True, slots=True)
 class SchedulePolicy:

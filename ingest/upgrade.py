@@ -66,7 +66,7 @@ def refreshed(stored: StoredArticle, dedup: DedupSettings) -> Article:
     )
     features = fingerprint.article_features((*paras, *boilerplate_paras))
     published, raw = stored.published, stored.published_raw
-    skew = dedup.clock_skew_hours * 3600
+    skew = dedup.clock_skew_s
     if published is not None and range_problem(published, fetched=stored.fetched, clock_skew=skew):
         raw = raw or published.isoformat()
         published = None

@@ -104,7 +104,7 @@ def test_the_writer_never_analyses_text(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setattr(prepare, "clean_article", refuse)
     store = open_store(f"sqlite:///{tmp_path / 'ingest.db'}")
     store.migrate()
-    index = WindowIndex(int(dedup.window_days * 86400))
+    index = WindowIndex(dedup.window_s)
     try:
         with store.transaction() as tx:
             feed = tx.feed_id("file:///a", "a")
