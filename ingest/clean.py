@@ -123,7 +123,7 @@ from bs4.exceptions import ParserRejectedMarkup
 from lxml import etree
 
 from ingest.charrefs import fix_references
-from ingest.models import Cleaned, Removed
+from ingest.models import Cleaned, Reason, Removed
 from ingest.settings import LimitSettings
 from ingest.urls import canonical_url, safe_link
 
@@ -143,12 +143,12 @@ __all__ = [
     "looks_like_html",
 ]
 
-AD_MARKER = "ad_marker"
-SHORTCODE = "shortcode"
-SOURCE_TRAILER = "source_trailer"
-TRUNCATION_MARKER = "truncation_marker"
-READ_ALSO = "read_also"
-PLACEHOLDER = "placeholder"
+AD_MARKER = Reason.AD_MARKER
+SHORTCODE = Reason.SHORTCODE
+SOURCE_TRAILER = Reason.SOURCE_TRAILER
+TRUNCATION_MARKER = Reason.TRUNCATION_MARKER
+READ_ALSO = Reason.READ_ALSO
+PLACEHOLDER = Reason.PLACEHOLDER
 
 DEFAULT_LIMITS = LimitSettings()
 MAX_HTML_CHARS = DEFAULT_LIMITS.max_html_chars

@@ -163,8 +163,8 @@ def explain_article(store: Store, article_id: int, settings: DedupSettings) -> l
         ),
     ]
     if article.duplicate_of is not None:
-        lines += _duplicate_lines(store, article, settings)
         canonical = store.article(article.duplicate_of)
+        lines += _duplicate_lines(store, article, canonical, settings)
         if canonical is not None:
             lines += _cluster_lines(store, canonical, article.id)
         return lines
@@ -181,9 +181,17 @@ def _removals(article: StoredArticle, settings: DedupSettings) -> list[str]:
     return lines
 
 
-def _duplicate_lines(store: Store, article: StoredArticle, settings: DedupSettings) -> list[str]:
-    canonical = store.article(article.duplicate_of) if article.duplicate_of else None
-    matched = store.article(article.match_id) if article.match_id else None
+def _duplicate_lines(
+    store: Store,
+    article: StoredArticle,
+    canonical: StoredArticle | None,
+    settings: DedupSettings,
+) -> list[str]:
+    """``canonical`` is the article ``article.duplicate_of`` names, read by the caller."""
+    if canonical is not None and article.match_id == canonical.id:
+        matched: StoredArticle | None = canonical
+    else:
+        matched = store.article(article.match_id) if article.match_id else None
     rule = article.dup_rule
     if rule == Rule.SIMHASH:
         why = (

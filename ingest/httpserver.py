@@ -114,11 +114,12 @@ Handler = Callable[[Request], Response | Awaitable[Response]]
 
 
 class Router:
-    """Exact paths and ``/prefix/{name}`` patterns to handlers; anything else is a 404 naming
-    the paths there are."""
+    """Exact paths and ``/prefix/{name}`` patterns to handlers; anything else goes to
+    ``not_found`` (by default a 404 naming the paths there are)."""
 
-    def __init__(self) -> None:
+    def __init__(self, not_found: Handler | None = None) -> None:
         self._routes: list[tuple[tuple[str, ...], Handler]] = []
+        self._not_found = not_found or self._list_paths
 
     def add(self, pattern: str, handler: Handler) -> None:
         """Route ``pattern`` (``/status``, ``/api/articles/{id}``) to ``handler``."""
@@ -130,6 +131,9 @@ class Router:
             params = _match(pattern, parts)
             if params is not None:
                 return handler(replace(request, params=params) if params else request)
+        return self._not_found(request)
+
+    def _list_paths(self, request: Request) -> Response:
         known = ", ".join("/" + "/".join(p) for p, _ in self._routes)
         return Response.text(404, f"not found: try {known}\n")
 

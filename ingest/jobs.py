@@ -1,7 +1,9 @@
 """What the main process and a parse worker pass each other (light: no parser, no HTML).
 
-The main process imports this module, never ``prepare.py``: BeautifulSoup, feedparser and the
-stemmer are loaded by the workers alone, so a command that does not parse starts fast.
+The main process imports this module, never ``prepare.py``: BeautifulSoup, feedparser, numpy
+and simhash are loaded by the workers alone, so a command that does not parse starts fast (the
+stemmer is light and loaded everywhere: ``explain`` and ``migrate`` analyse text in the main
+process).
 """
 
 from __future__ import annotations

@@ -88,6 +88,8 @@ def search(
         pieces = snippet(canonical.paragraphs, query)
         if not any(hit for _, hit in pieces):
             for copy in story:
+                if copy.id == root:
+                    continue
                 other = snippet(copy.paragraphs, query)
                 if any(hit for _, hit in other):
                     pieces = other

@@ -341,7 +341,7 @@ class WebApp:
         self.env.globals["version"] = __version__
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest-web")
         self._openapi = Response.json(openapi_document(__version__))
-        self.router = Router()
+        self.router = Router(not_found=self._not_found)
         for path, handler in (
             ("/", self.home),
             ("/search", self.search_page),
@@ -360,8 +360,6 @@ class WebApp:
     async def __call__(self, request: Request) -> Response:
         answer = self.router(request)
         response = answer if isinstance(answer, Response) else await answer
-        if response.status == 404 and response.content_type.startswith("text/plain"):
-            response = await self._not_found(request)  # a path no route matches
         names = {name.lower() for name, _ in response.headers}
         extra = tuple(h for h in _HEADERS if h[0].lower() not in names)
         return Response(
